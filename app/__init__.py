@@ -1,0 +1,115 @@
+"""Application factory: config, extensions, Celery, storage, blueprints, error handlers, CLI. No I/O."""
+
+from __future__ import annotations
+
+import logging
+import os
+from logging.handlers import RotatingFileHandler, SMTPHandler
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from app.extensions import csrf, db, limiter, login, mail, migrate
+from app.storage import make_storage
+from config import CONFIGS, DEFAULT_SECRET_KEY, Config, ProductionConfig
+
+
+def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Flask:
+    """Build the app from a config class (or its name; default SRS_CONFIG or development) and overrides."""
+    if config is None or isinstance(config, str):
+        config = CONFIGS[config or os.environ.get("SRS_CONFIG", "development")]
+    app = Flask(__name__)
+    app.config.from_object(config)
+    app.config.update(overrides)
+    if issubclass(config, ProductionConfig) and app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
+        raise RuntimeError("Refusing to start in production with the default SECRET_KEY: set SECRET_KEY.")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    login.init_app(app)
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    celery_init_app(app)
+    app.extensions["storage"] = make_storage(app.config)
+
+    register_blueprints(app)
+    from app import cli, errors, templating
+
+    errors.init_app(app)
+    cli.init_app(app)
+    templating.init_app(app)
+    configure_logging(app)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.routes import admin, api, auth, defence, main, submissions, teams
+
+    for module in (auth, main, teams, admin, defence, submissions):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Flask's documented pattern: a Celery app whose tasks run inside this Flask app's context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(
+        {
+            "broker_url": app.config["CELERY_BROKER_URL"],
+            "result_backend": app.config["RESULT_BACKEND"],
+            "task_ignore_result": True,
+            # A worker that dies mid-task hands the task back; the Submission row counts the attempts.
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "task_time_limit": app.config["TASK_TIME_LIMIT"],
+            "task_soft_time_limit": app.config["TASK_TIME_LIMIT"] - 30,
+            "broker_connection_retry_on_startup": True,
+            "broker_transport_options": {"visibility_timeout": 2 * app.config["TASK_TIME_LIMIT"]},
+            "task_always_eager": app.config["CELERY_ALWAYS_EAGER"],
+            "beat_schedule": {
+                "sweep-submissions": {"task": "srs.sweep_submissions", "schedule": 60.0},
+            },
+            "include": ["app.tasks.control", "app.tasks.defence"],
+        }
+    )
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+def configure_logging(app: Flask) -> None:
+    """Rotating file log in LOG_FOLDER, and errors mailed to ADMIN when a mail server is set."""
+    if app.testing or app.config.get("LOG_TO_STDOUT"):
+        return
+    log_dir = Path(app.config["LOG_FOLDER"])
+    log_dir.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(log_dir / "srs.log", maxBytes=1_000_000, backupCount=10)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s [in %(pathname)s:%(lineno)d]"))
+    handler.setLevel(logging.INFO)
+    app.logger.addHandler(handler)
+    app.logger.setLevel(logging.INFO)
+    if app.config["MAIL_SERVER"] and app.config["ADMIN"]:
+        credentials = None
+        if app.config["MAIL_USERNAME"]:
+            credentials = (app.config["MAIL_USERNAME"], app.config["MAIL_PASSWORD"])
+        mail_handler = SMTPHandler(
+            mailhost=(app.config["MAIL_SERVER"], app.config["MAIL_PORT"]),
+            fromaddr=app.config["MAIL_DEFAULT_SENDER"],
+            toaddrs=[app.config["ADMIN"]],
+            subject="Secret Race Strolling failure",
+            credentials=credentials,
+            secure=() if app.config["MAIL_USE_TLS"] else None,
+        )
+        mail_handler.setLevel(logging.ERROR)
+        app.logger.addHandler(mail_handler)

@@ -1,0 +1,59 @@
+"""Error handlers: JSON {"error", "message"} under /api, HTML pages elsewhere; 500 rolls the session back."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+
+MESSAGES = {
+    400: ("bad_request", "The request could not be understood."),
+    401: ("unauthorized", "Authentication is required: send a valid token."),
+    403: ("forbidden", "You are not allowed to do this."),
+    404: ("not_found", "There is nothing here."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    409: ("conflict", "This cannot be done in the competition's current state."),
+    413: ("too_large", "The file is too large."),
+    422: ("invalid_file", "The file failed its checks."),
+    429: ("too_many_requests", "Too many requests: wait a little and try again."),
+    500: ("internal_error", "Something went wrong on our side; it has been logged."),
+    503: ("unavailable", "The service is temporarily unavailable: try again in a minute."),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, message: str | None = None, code: str | None = None):
+    default_code, default_message = MESSAGES.get(status, ("error", "Error."))
+    code, message = code or default_code, message or default_message
+    if wants_json():
+        return jsonify(error=code, message=message), status
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(e: CSRFError):
+        return error_response(
+            400, "The form expired or lacks its security token: reload the page and try again.", "csrf_failed"
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        if e.code == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+            return error_response(413, f"The file is larger than {limit} MB: compress or trim it.")
+        if e.code == 429:
+            return error_response(429, f"Too many attempts ({e.description}): wait a few minutes and try again.")
+        message = e.description if e.description and e.description != type(e).description else None
+        return error_response(e.code or 500, message)
+
+    @app.errorhandler(Exception)
+    def unhandled(e: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500)

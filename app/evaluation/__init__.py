@@ -1,0 +1,1 @@
+"""Pure competition logic: no Flask, no app imports."""

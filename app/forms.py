@@ -1,0 +1,55 @@
+"""Flask-WTF forms; field names are part of the interface contract (DESIGN.md)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Regexp
+
+from app.models import Phase
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+    remember_me = BooleanField("Remember me")
+    submit = SubmitField("Sign in")
+
+
+class RegistrationForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    email = StringField("E-mail", validators=[DataRequired(), Email(check_deliverability=False), Length(max=120)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=128)])
+    password2 = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
+    sciper = StringField("SCIPER", validators=[DataRequired(), Regexp(r"^\d{6}$", message="A SCIPER is 6 digits.")])
+    team_select = SelectField("Team", validate_choice=False)
+    new_team_name = StringField("New team name", validators=[Length(max=64)])
+    submit = SubmitField("Register")
+
+
+class UploadForm(FlaskForm):
+    file = FileField("Zip file", validators=[FileRequired("Choose a .zip file to upload.")])
+    submit = SubmitField("Upload")
+
+
+class PhaseForm(FlaskForm):
+    phase = SelectField("Phase", choices=[SelectChoice(p.value) for p in Phase])
+    submit = SubmitField("Set phase")
+
+
+class RegistrationToggleForm(FlaskForm):
+    registration_open = SelectField("Registration", choices=[SelectChoice("1", "Open"), SelectChoice("0", "Closed")])
+    submit = SubmitField("Save")
+
+
+class GenerateMatchesForm(FlaskForm):
+    round = IntegerField("Round", validators=[DataRequired(), NumberRange(min=1)])
+    submit = SubmitField("Generate matches")
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form: just the CSRF token, for buttons that change state."""
+
+    submit = SubmitField("Confirm")

@@ -1,0 +1,220 @@
+"""Database models: accounts, teams, the competition state, rounds, matches, submissions and their results."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db, login
+
+TEAM_SIZE = 2
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Phase(enum.StrEnum):
+    """What students may upload now."""
+
+    NONE = "None"
+    DEFENCE = "Defence"
+    ATTACK = "Attack"
+    BOTH = "Both"
+
+    @property
+    def allows_defence(self) -> bool:
+        return self in (Phase.DEFENCE, Phase.BOTH)
+
+    @property
+    def allows_attack(self) -> bool:
+        return self in (Phase.ATTACK, Phase.BOTH)
+
+
+class SubmissionKind(enum.StrEnum):
+    DEFENCE = "defence"
+    ATTACK = "attack"
+
+
+class SubmissionStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (SubmissionStatus.SUCCEEDED, SubmissionStatus.FAILED)
+
+
+def canonical_username(username: str) -> str:
+    """Usernames are unique after trimming and case-folding: 'Alice ' and 'alice' are one account."""
+    return username.strip().casefold()
+
+
+class Team(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    members: Mapped[list[User]] = relationship(back_populates="team", order_by="User.id")
+
+    @property
+    def is_full(self) -> bool:
+        return len(self.members) >= TEAM_SIZE
+
+    @property
+    def is_admin_team(self) -> bool:
+        return any(m.is_admin for m in self.members)
+
+    def __repr__(self) -> str:
+        return f"<Team {self.name}>"
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64))
+    username_canonical: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    sciper: Mapped[str | None] = mapped_column(sa.String(6), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("team.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    team: Mapped[Team | None] = relationship(back_populates="members")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+
+@login.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+class ApiToken(db.Model):
+    """A bearer token for /api/v1; only its sha256 is stored."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()
+
+
+class CompetitionState(db.Model):
+    """The single row holding the runtime state every web process and worker must agree on."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    current_round: Mapped[int] = mapped_column(default=0)
+    phase: Mapped[Phase] = mapped_column(
+        sa.Enum(Phase, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=Phase.NONE,
+    )
+    registration_open: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Submission(db.Model):
+    """One uploaded file and the life of its evaluation: queued → running → succeeded | failed."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[SubmissionKind] = mapped_column(
+        sa.Enum(SubmissionKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("team.id"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    round: Mapped[int] = mapped_column(default=0)
+    original_filename: Mapped[str] = mapped_column(sa.String(255))
+    file_key: Mapped[str | None] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int]
+    status: Mapped[SubmissionStatus] = mapped_column(
+        sa.Enum(SubmissionStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=SubmissionStatus.QUEUED,
+        index=True,
+    )
+    progress: Mapped[str | None] = mapped_column(sa.String(64))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    team: Mapped[Team] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class Defence(db.Model):
+    """A defence that passed every check: its utility and the keys of its three generated sets."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("team.id"), index=True)
+    submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submission.id"), unique=True)
+    utility_score: Mapped[float]
+    utility: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    train_key: Mapped[str] = mapped_column(sa.String(255))
+    test_key: Mapped[str] = mapped_column(sa.String(255))
+    verification_key: Mapped[str] = mapped_column(sa.String(255))
+    train_size: Mapped[int] = mapped_column(default=0)
+    test_size: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    team: Mapped[Team] = relationship()
+    submission: Mapped[Submission] = relationship()
+
+
+class Round(db.Model):
+    """A generated round: its number and the seed its matches were drawn with."""
+
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Match(db.Model):
+    """Attacker attacks defender in a round, against the defence pinned when the round was generated."""
+
+    __table_args__ = (sa.UniqueConstraint("round", "attacker_team_id", "defender_team_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round: Mapped[int] = mapped_column(sa.ForeignKey("round.number"), index=True)
+    attacker_team_id: Mapped[int] = mapped_column(sa.ForeignKey("team.id"), index=True)
+    defender_team_id: Mapped[int] = mapped_column(sa.ForeignKey("team.id"), index=True)
+    defence_id: Mapped[int] = mapped_column(sa.ForeignKey("defence.id"))
+
+    attacker: Mapped[Team] = relationship(foreign_keys=[attacker_team_id])
+    defender: Mapped[Team] = relationship(foreign_keys=[defender_team_id])
+    defence: Mapped[Defence] = relationship()
+
+
+class Attack(db.Model):
+    """The scores of one attack upload against one match; the latest one of a match counts."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_id: Mapped[int] = mapped_column(sa.ForeignKey("match.id"), index=True)
+    submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submission.id"), index=True)
+    accuracy: Mapped[float]
+    top5_accuracy: Mapped[float]
+    roc_auc: Mapped[float]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    match: Mapped[Match] = relationship()

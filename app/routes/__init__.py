@@ -1,0 +1,1 @@
+"""One blueprint per area; blueprints never import each other."""

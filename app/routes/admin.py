@@ -1,0 +1,54 @@
+"""Admin pages: phase, registration, round generation."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from app.forms import PhaseForm, RegistrationToggleForm
+from app.services import competition
+
+bp = Blueprint("admin", __name__)
+
+
+def admin_required(view):
+    """Anonymous users go to the login page; students get 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403, "This page is for the course staff.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.route("/set_phase/", methods=["GET", "POST"])
+@admin_required
+def set_phase():
+    """Switch the phase; open or close registration."""
+    state = competition.get_state()
+    form = PhaseForm(phase=state.phase.value)
+    registration_form = RegistrationToggleForm(registration_open="1" if state.registration_open else "0")
+    if form.validate_on_submit():
+        competition.update_state(phase=competition.parse_phase(form.phase.data))
+        flash(f"The phase is now {form.phase.data}.", "success")
+        return redirect(url_for("admin.set_phase"))
+    status = 400 if form.errors else 200
+    return render_template("admin/set_phase.html", form=form, registration_form=registration_form), status
+
+
+@bp.route("/set_registration/", methods=["POST"])
+@admin_required
+def set_registration():
+    """Open or close registration of accounts and teams."""
+    form = RegistrationToggleForm()
+    if not form.validate_on_submit():
+        abort(400, "Choose Open or Closed.")
+    is_open = form.registration_open.data == "1"
+    competition.update_state(registration_open=is_open)
+    flash("Registration is now " + ("open." if is_open else "closed."), "success")
+    return redirect(url_for("admin.set_phase"))

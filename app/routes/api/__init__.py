@@ -1,0 +1,7 @@
+"""JSON API v1 (token auth); every answer, errors included, is JSON."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
+
+from app.routes.api import auth, competition, uploads  # noqa: E402,F401  (routes register on bp)

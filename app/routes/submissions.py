@@ -1,0 +1,20 @@
+"""One upload's live status page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from flask_login import current_user, login_required
+
+from app.services import submissions
+
+bp = Blueprint("submissions", __name__)
+
+
+@bp.route("/submissions/<int:submission_id>")
+@login_required
+def show(submission_id: int):
+    """Status, checks and results; other teams get 404."""
+    submission = submissions.visible_submission(submission_id, current_user)
+    if submission is None:
+        abort(404, "There is no such submission of your team.")
+    return render_template("submissions/show.html", submission=submission)

@@ -1,0 +1,1 @@
+"""Orchestration shared by routes, API, CLI and tasks: database + storage + enqueue. The only place that commits."""

@@ -1,0 +1,54 @@
+"""The competition's runtime state (round, phase, registration), kept in one database row."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import CompetitionState, Phase
+
+STATE_ID = 1
+
+
+def get_state() -> CompetitionState:
+    """The state row, created with defaults on first use."""
+    state = db.session.get(CompetitionState, STATE_ID)
+    if state is None:
+        state = CompetitionState(id=STATE_ID, current_round=0, phase=Phase.NONE, registration_open=True)
+        db.session.add(state)
+        try:
+            db.session.commit()
+        except sa.exc.IntegrityError:  # another process created it first
+            db.session.rollback()
+            state = db.session.get(CompetitionState, STATE_ID)
+    return state
+
+
+def parse_phase(value: str) -> Phase:
+    """The Phase named by value ('Defence', 'attack', ...); ValueError naming the choices otherwise."""
+    for phase in Phase:
+        if str(value).strip().lower() == phase.value.lower():
+            return phase
+    choices = ", ".join(p.value for p in Phase)
+    raise ValueError(f"Unknown phase {value!r}: choose one of {choices}.")
+
+
+def update_state(*, phase: Phase | None = None, registration_open: bool | None = None) -> CompetitionState:
+    """Change the phase and/or registration and commit."""
+    state = get_state()
+    if phase is not None:
+        state.phase = phase
+    if registration_open is not None:
+        state.registration_open = registration_open
+    db.session.commit()
+    return state
+
+
+def state_as_dict(state: CompetitionState, config: dict) -> dict:
+    return {
+        "round": state.current_round,
+        "phase": state.phase.value,
+        "registration_open": state.registration_open,
+        "nb_classes": config["NB_CLASSES"],
+        "nb_traces_to_classify": config["NB_TRACES_TO_CLASSIFY"],
+    }

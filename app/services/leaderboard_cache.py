@@ -1,0 +1,45 @@
+"""The leaderboard cache in Redis, shared by every web process; cleared when a result is recorded."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import current_app
+
+log = logging.getLogger(__name__)
+PREFIX = "srs:leaderboard:"
+
+
+def _client() -> redis.Redis:
+    client = current_app.extensions.get("srs_redis")
+    if client is None:
+        client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1)
+        current_app.extensions["srs_redis"] = client
+    return client
+
+
+def get(key: str) -> bytes | None:
+    try:
+        return _client().get(PREFIX + key)
+    except redis.exceptions.RedisError as exc:
+        log.warning("leaderboard cache unavailable: %s", exc)
+        return None
+
+
+def put(key: str, value: bytes) -> None:
+    try:
+        _client().set(PREFIX + key, value, px=int(current_app.config["LEADERBOARD_CACHE_TIME"] * 1000))
+    except redis.exceptions.RedisError as exc:
+        log.warning("leaderboard cache unavailable: %s", exc)
+
+
+def clear_leaderboard() -> None:
+    """Forget every cached leaderboard (called as soon as a defence or attack result is recorded)."""
+    try:
+        client = _client()
+        keys = list(client.scan_iter(PREFIX + "*"))
+        if keys:
+            client.delete(*keys)
+    except redis.exceptions.RedisError as exc:
+        log.warning("could not clear the leaderboard cache: %s", exc)

@@ -1,0 +1,34 @@
+"""Staff maintenance: flushing matches or the whole database."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.extensions import db
+from app.models import Attack, Match, Round
+from app.services.competition import get_state
+
+
+def flush_matches() -> dict[str, int]:
+    """Delete attacks, matches and rounds; the round goes back to 0. Submissions stay as history."""
+    attacks = db.session.execute(sa.delete(Attack)).rowcount
+    matches = db.session.execute(sa.delete(Match)).rowcount
+    db.session.execute(sa.delete(Round))
+    get_state().current_round = 0
+    db.session.commit()
+    return {"attacks": attacks, "matches": matches}
+
+
+def flush_db() -> None:
+    """Delete every row (children first) and the stored files; the competition state goes back to defaults."""
+    for table in reversed(db.metadata.sorted_tables):
+        if table.name != "alembic_version":
+            db.session.execute(table.delete())
+    db.session.commit()
+    root = Path(current_app.config["UPLOAD_FOLDER"])
+    if root.is_dir():
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,54 @@
+"""What a team page shows: defences, and matches as attacker and defender with their scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.models import Attack, Defence, Match, Team
+
+
+@dataclass
+class MatchLine:
+    match: Match
+    attack: Attack | None
+
+
+@dataclass
+class TeamOverview:
+    defences: list[Defence] = field(default_factory=list)
+    as_attacker: list[MatchLine] = field(default_factory=list)
+    as_defender: list[MatchLine] = field(default_factory=list)
+
+
+def latest_attacks(match_ids: list[int]) -> dict[int, Attack]:
+    """The attack that counts for each match: the latest one recorded."""
+    if not match_ids:
+        return {}
+    latest = (
+        sa.select(sa.func.max(Attack.id)).where(Attack.match_id.in_(match_ids)).group_by(Attack.match_id)
+    ).scalar_subquery()
+    return {a.match_id: a for a in db.session.scalars(sa.select(Attack).where(Attack.id.in_(latest)))}
+
+
+def team_overview(team: Team) -> TeamOverview:
+    defences = list(
+        db.session.scalars(sa.select(Defence).where(Defence.team_id == team.id).order_by(Defence.id.desc()))
+    )
+    matches = list(
+        db.session.scalars(
+            sa.select(Match)
+            .where(sa.or_(Match.attacker_team_id == team.id, Match.defender_team_id == team.id))
+            .options(joinedload(Match.attacker), joinedload(Match.defender))
+            .order_by(Match.round.desc(), Match.id)
+        )
+    )
+    attacks = latest_attacks([m.id for m in matches])
+    overview = TeamOverview(defences=defences)
+    for m in matches:
+        line = MatchLine(m, attacks.get(m.id))
+        (overview.as_attacker if m.attacker_team_id == team.id else overview.as_defender).append(line)
+    return overview

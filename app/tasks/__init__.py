@@ -1,0 +1,1 @@
+"""Thin Celery tasks taking ids: load the row, call evaluation/ and services/, nothing else."""

@@ -1,0 +1,23 @@
+"""Housekeeping tasks: mail delivery, the stale-submission sweeper, and a state probe."""
+
+from celery import shared_task
+
+from app.services import competition, mail, submissions
+
+
+@shared_task(name="srs.send_mail", autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
+def send_mail(subject: str, recipients: list[str], text_body: str, html_body: str | None = None) -> None:
+    mail.deliver(subject, recipients, text_body, html_body)
+
+
+@shared_task(name="srs.sweep_submissions")
+def sweep_submissions() -> dict[str, int]:
+    return submissions.sweep()
+
+
+@shared_task(name="srs.competition_state", ignore_result=False)
+def competition_state() -> dict:
+    """The state as the worker reads it from the database (used to check that web and workers agree)."""
+    from flask import current_app
+
+    return competition.state_as_dict(competition.get_state(), current_app.config)

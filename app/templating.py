@@ -1,0 +1,26 @@
+"""Template context: the competition banner on every page, and a few filters."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from app.services import competition
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def competition_banner():
+        return {"competition": competition.get_state(), "url_rules": current_app.view_functions}
+
+    app.jinja_env.filters["human_size"] = human_size
+    app.jinja_env.filters["fmt"] = lambda v, spec=".3f": "-" if v is None else format(v, spec)

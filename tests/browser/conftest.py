@@ -1,0 +1,111 @@
+"""The whole platform started by ./run-srs.sh on its own database, folders and ports, and a headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import ROOT, free_port, skip_or_fail
+
+pytestmark = pytest.mark.browser
+BROWSER_REDIS_URL = os.environ.get("TEST_BROWSER_REDIS_URL", "redis://127.0.0.1:6379/14")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """./run-srs.sh --demo with its own settings; yields the base URL and stops every process after."""
+    try:
+        redis.Redis.from_url(BROWSER_REDIS_URL, socket_connect_timeout=1).flushdb()
+    except redis.exceptions.ConnectionError:
+        skip_or_fail(f"no Redis at {BROWSER_REDIS_URL}")
+    base = tmp_path_factory.mktemp("site")
+    port = free_port()
+    env = {
+        **os.environ,
+        "SRS_VENV": sys.prefix,
+        "SRS_SKIP_INSTALL": "1",
+        "DATABASE_URL": f"sqlite:///{base / 'srs.db'}",
+        "CELERY_BROKER_URL": BROWSER_REDIS_URL,
+        "RESULT_BACKEND": BROWSER_REDIS_URL,
+        "REDIS_URL": BROWSER_REDIS_URL,
+        "UPLOAD_FOLDER": str(base / "uploads"),
+        "TEMPORARY_UPLOAD_FOLDER": str(base / "tmp"),
+        "LOG_FOLDER": str(base / "logs"),
+        "FLASK_RUN_PORT": str(port),
+        "SECRET_KEY": "browser-test-secret",
+        "SRS_WORKER_CONCURRENCY": "1",
+    }
+    log = (base / "run-srs.log").open("wb")
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "run-srs.sh"), "--demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url + "/login", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+                raise AssertionError("run-srs.sh did not serve:\n" + (base / "run-srs.log").read_text()[-4000:])
+            time.sleep(0.3)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    """Save a screenshot used by the README's user guide."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,141 @@
+"""Upload inspection and capped reading of zip archives."""
+
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from app.evaluation.archive import inspect_upload, open_capped
+from app.evaluation.errors import ValidationError
+
+CSV = b"cell_id,rep,direction_size,timestamp\n1,1,576,0.0\n"
+LIMIT = 10_000_000
+
+
+def make_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_single_csv_is_accepted(tmp_path):
+    path = make_zip(tmp_path / "defence.zip", {"traces.csv": CSV})
+    assert inspect_upload(path, max_member_bytes=LIMIT) == "traces.csv"
+
+
+def test_directories_and_macos_metadata_are_ignored(tmp_path):
+    path = make_zip(
+        tmp_path / "defence.zip",
+        {"data/": b"", "data/traces.csv": CSV, "__MACOSX/data/._traces.csv": b"x", "data/.DS_Store": b"x"},
+    )
+    assert inspect_upload(path, max_member_bytes=LIMIT) == "data/traces.csv"
+
+
+def test_not_a_zip_says_what_to_upload(tmp_path):
+    path = tmp_path / "defence.zip"
+    path.write_bytes(CSV)
+    with pytest.raises(ValidationError, match="not a zip archive: upload a .zip holding one .csv"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_no_csv_member_is_rejected(tmp_path):
+    path = make_zip(tmp_path / "defence.zip", {"traces.txt": CSV})
+    with pytest.raises(ValidationError, match=r"no \.csv file \(found 'traces.txt'\)"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_two_csv_members_are_rejected(tmp_path):
+    path = make_zip(tmp_path / "defence.zip", {"a.csv": CSV, "b.csv": CSV})
+    with pytest.raises(ValidationError, match="holds 2 files \\('a.csv', 'b.csv'\\)"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_a_csv_and_another_file_are_rejected(tmp_path):
+    path = make_zip(tmp_path / "defence.zip", {"a.csv": CSV, "notes.txt": b"hello"})
+    with pytest.raises(ValidationError, match="only one .csv"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_duplicate_member_names_are_rejected(tmp_path):
+    path = tmp_path / "defence.zip"
+    with pytest.warns(UserWarning), zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", CSV)
+        archive.writestr("a.csv", CSV)
+    with pytest.raises(ValidationError, match="several members named 'a.csv'"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("../evil.csv", "contains '..'"),
+        ("/etc/evil.csv", "absolute path"),
+        ("dir\\evil.csv", "backslash"),
+        ("C:evil.csv", "drive letter"),
+    ],
+)
+def test_unsafe_names_are_rejected(tmp_path, name, reason):
+    path = tmp_path / "defence.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        # ZipInfo keeps the name as given when written through writestr with a ZipInfo.
+        info = zipfile.ZipInfo("placeholder.csv")
+        info.filename = name
+        archive.writestr(info, CSV)
+    with pytest.raises(ValidationError, match=reason):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def _set_encrypted_flag(path: Path) -> None:
+    """Set general-purpose bit 0 (encrypted) in the local and central headers."""
+    data = bytearray(path.read_bytes())
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        position = data.find(signature)
+        (flags,) = struct.unpack_from("<H", data, position + flag_offset)
+        struct.pack_into("<H", data, position + flag_offset, flags | 0x1)
+    path.write_bytes(bytes(data))
+
+
+def test_encrypted_member_is_rejected(tmp_path):
+    path = make_zip(tmp_path / "defence.zip", {"traces.csv": CSV})
+    _set_encrypted_flag(path)
+    with pytest.raises(ValidationError, match="'traces.csv' is encrypted: upload an archive without a password"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_declared_size_over_the_limit_is_rejected(tmp_path):
+    path = make_zip(tmp_path / "defence.zip", {"traces.csv": b"0" * 5000})
+    with pytest.raises(ValidationError, match="decompresses to 0.005 MB, more than the 0.001 MB allowed"):
+        inspect_upload(path, max_member_bytes=1000)
+
+
+def test_open_capped_reads_the_member(tmp_path):
+    path = make_zip(tmp_path / "defence.zip", {"traces.csv": CSV})
+    with open_capped(path, "traces.csv", len(CSV)) as stream:
+        assert stream.read() == CSV
+
+
+def test_zip_bomb_stops_once_the_cap_is_passed(tmp_path):
+    path = make_zip(tmp_path / "bomb.zip", {"bomb.csv": b"\0" * 20_000_000})
+    assert path.stat().st_size < 100_000  # about 1000:1
+    with open_capped(path, "bomb.csv", 1_000_000) as stream:
+        read = 0
+        with pytest.raises(ValidationError, match="decompresses to more than 1 MB"):
+            while chunk := stream.read(65536):
+                read += len(chunk)
+        assert read <= 1_000_000
+
+
+def test_lying_declared_size_is_caught(tmp_path):
+    """A zip declaring a tiny size for a big member passes inspection but fails while reading."""
+    path = make_zip(tmp_path / "liar.zip", {"bomb.csv": b"1" * 5_000_000})
+    data = bytearray(path.read_bytes())
+    for signature, size_offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        position = data.find(signature)
+        struct.pack_into("<I", data, position + size_offset, 1000)
+    path.write_bytes(bytes(data))
+    assert inspect_upload(path, max_member_bytes=100_000) == "bomb.csv"
+    with pytest.raises(ValidationError), open_capped(path, "bomb.csv", 100_000) as stream:
+        while stream.read(65536):
+            pass

@@ -1,0 +1,76 @@
+"""app/evaluation/ is pure domain code: it imports no web, worker or database framework, nor the app."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+EVALUATION = Path(__file__).resolve().parents[2] / "app" / "evaluation"
+FORBIDDEN_ROOTS = {"flask", "celery", "sqlalchemy", "werkzeug", "redis"}
+ALLOWED_THIRD_PARTY = {"numpy", "pandas", "pyarrow", "sklearn", "matplotlib"}
+MODULES = sorted(EVALUATION.glob("*.py"))
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in a module of app.evaluation."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against app.evaluation
+                base = ["app", "evaluation"][: 3 - node.level] if node.level <= 2 else []
+                name = ".".join([*base, node.module] if node.module else base) or "."
+            else:
+                name = node.module or ""
+            found.append((node.lineno, name))
+    return found
+
+
+def is_forbidden(name: str) -> bool:
+    root = name.split(".")[0]
+    if root in FORBIDDEN_ROOTS or root.startswith("flask_"):
+        return True
+    if name == "." or root == "app":
+        return not (name == "app.evaluation" or name.startswith("app.evaluation."))
+    return False
+
+
+def test_the_evaluation_package_has_modules():
+    assert EVALUATION / "__init__.py" in MODULES
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
+def test_no_framework_or_app_imports(path):
+    bad = [f"line {line}: {name}" for line, name in imported_modules(path) if is_forbidden(name)]
+    assert not bad, f"{path.name} must stay pure but imports {bad}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
+def test_only_stdlib_and_the_scientific_stack(path):
+    allowed = set(sys.stdlib_module_names) | ALLOWED_THIRD_PARTY | {"app"}
+    bad = [
+        f"line {line}: {name}"
+        for line, name in imported_modules(path)
+        if name.split(".")[0] not in allowed and not is_forbidden(name)
+    ]
+    assert not bad, f"{path.name} imports outside the stdlib and numpy/pandas/pyarrow/sklearn/matplotlib: {bad}"
+
+
+def test_the_checker_catches_forbidden_imports():
+    assert is_forbidden("flask")
+    assert is_forbidden("flask_login")
+    assert is_forbidden("sqlalchemy.orm")
+    assert is_forbidden("app.models")
+    assert is_forbidden("app")
+    assert not is_forbidden("app.evaluation.errors")
+    assert not is_forbidden("pandas")
+
+
+def test_the_checker_resolves_relative_imports(tmp_path):
+    module = tmp_path / "module.py"
+    module.write_text("from . import errors\nfrom .errors import CheckResult\nfrom ..models import Team\n")
+    names = [name for _, name in imported_modules(module)]
+    assert names == ["app.evaluation", "app.evaluation.errors", "app.models"]
+    assert [is_forbidden(name) for name in names] == [False, False, True]

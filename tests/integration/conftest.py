@@ -1,0 +1,200 @@
+"""The live stack: a migrated database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set), a real Redis,
+a real Celery worker process and an aiosmtpd server collecting mail."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from flask_migrate import upgrade
+
+from app import create_app
+from app.extensions import db
+from app.services import maintenance
+from tests.conftest import ROOT, TEST_REDIS_URL, free_port, skip_or_fail
+
+pytestmark = pytest.mark.integration
+
+
+class MailBox:
+    """aiosmtpd handler keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        msg = message_from_bytes(envelope.content)
+        msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(msg)
+        return "250 Message accepted for delivery"
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class LiveStack:
+    app: object
+    env: dict[str, str]
+    base: Path
+    mailbox: MailBox
+    worker: subprocess.Popen | None = None
+    worker_log: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    def start_worker(self) -> None:
+        self.worker_log = self.base / f"worker-{time.monotonic_ns()}.log"
+        self.worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "srs.celery",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--loglevel=info",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.worker_log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            self.call("srs.competition_state", timeout=60)
+        except Exception as exc:  # pragma: no cover - diagnostic path
+            raise AssertionError(f"worker did not answer: {exc}\n{self.worker_log.read_text()[-3000:]}") from exc
+
+    def call(self, task_name: str, *args, timeout: float = 30):
+        """Run a task in the worker through this stack's own Celery app and return its result."""
+        return self.app.extensions["celery"].send_task(task_name, args=list(args)).get(timeout=timeout)
+
+    def stop_worker(self) -> None:
+        if self.worker and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)
+            try:
+                self.worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+                self.worker.wait()
+        self.worker = None
+
+    def worker_output(self) -> str:
+        return self.worker_log.read_text(errors="replace") if self.worker_log else ""
+
+
+def _database_urls() -> list[str]:
+    backends = ["sqlite"]
+    if os.environ.get("TEST_DATABASE_URL") or os.environ.get("SRS_REQUIRE_ALL") == "1":
+        backends.append("postgresql")
+    return backends
+
+
+def _prepare_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    except sa.exc.OperationalError as exc:
+        skip_or_fail(f"PostgreSQL at {url} does not answer: {exc.orig}")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", params=_database_urls())
+def live_stack(request, tmp_path_factory):
+    base = tmp_path_factory.mktemp(f"live-{request.param}")
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{base / 'srs.db'}"
+    else:
+        db_url = os.environ.get("TEST_DATABASE_URL")
+        if not db_url:
+            skip_or_fail("TEST_DATABASE_URL is not set: PostgreSQL tests need it")
+        _prepare_postgres(db_url)
+    r = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
+    try:
+        r.ping()
+    except redis.exceptions.ConnectionError:
+        skip_or_fail(f"no Redis at {TEST_REDIS_URL}: run ./run-redis.sh")
+    r.flushdb()
+
+    mailbox = MailBox()
+    smtp_port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+
+    settings = {
+        "DATABASE_URL": db_url,
+        "CELERY_BROKER_URL": TEST_REDIS_URL,
+        "RESULT_BACKEND": TEST_REDIS_URL,
+        "REDIS_URL": TEST_REDIS_URL,
+        "UPLOAD_FOLDER": str(base / "uploads"),
+        "TEMPORARY_UPLOAD_FOLDER": str(base / "tmp"),
+        "LOG_FOLDER": str(base / "logs"),
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_port),
+        "MAIL_DEFAULT_SENDER": "srs@example.org",
+        "SECRET_KEY": "live-stack-secret",
+        "SRS_CONFIG": "development",
+    }
+    env = {**os.environ, **settings}
+    app = create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=db_url,
+        CELERY_BROKER_URL=TEST_REDIS_URL,
+        RESULT_BACKEND=TEST_REDIS_URL,
+        REDIS_URL=TEST_REDIS_URL,
+        UPLOAD_FOLDER=settings["UPLOAD_FOLDER"],
+        TEMPORARY_UPLOAD_FOLDER=settings["TEMPORARY_UPLOAD_FOLDER"],
+    )
+    with app.app_context():
+        upgrade()
+    stack = LiveStack(app=app, env=env, base=base, mailbox=mailbox)
+    stack.extra["backend"] = request.param
+    # Direct database work goes through a twin app, so that each request to `app` gets its own app context.
+    ctx = create_app("testing", **app.config).app_context()
+    ctx.push()
+    stack.start_worker()
+    yield stack
+    stack.stop_worker()
+    ctx.pop()
+    controller.stop()
+    with app.app_context():
+        db.engine.dispose()
+    r.flushdb()
+
+
+@pytest.fixture
+def stack(live_stack):
+    """The live stack with an empty database and mailbox for each test."""
+    maintenance.flush_db()
+    live_stack.mailbox.messages.clear()
+    if live_stack.worker is None or live_stack.worker.poll() is not None:
+        live_stack.start_worker()
+    yield live_stack
+    db.session.remove()

@@ -1,0 +1,44 @@
+"""Shared steps of the integration tests: log in, upload, wait for a submission to finish."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from tests.integration.conftest import wait_for
+
+
+def logged_in(app, username: str, password: str = "secret-pw"):
+    client = app.test_client()
+    response = client.post("/login", data={"username": username, "password": password})
+    assert response.status_code == 302, f"login of {username} failed"
+    return client
+
+
+def upload(client, url: str, path: Path | None = None, data: bytes | None = None, name: str = "upload.zip"):
+    body = data if data is not None else Path(path).read_bytes()
+    return client.post(url, data={"file": (io.BytesIO(body), name)}, content_type="multipart/form-data")
+
+
+def wait_finished(client, submission_id: int, timeout: float = 180) -> dict:
+    def finished():
+        data = client.get(f"/api/v1/submissions/{submission_id}").get_json()
+        return data if data["status"] in ("succeeded", "failed") else None
+
+    return wait_for(finished, timeout=timeout, interval=0.3, what=f"submission {submission_id}")
+
+
+def zip_csv(csv_text: str, member: str = "defence.csv") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(member, csv_text)
+    return buffer.getvalue()
+
+
+def mail_text(message) -> str:
+    """The text/plain body of a received message."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+    raise AssertionError("the mail has no text part")

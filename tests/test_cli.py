@@ -1,0 +1,216 @@
+"""Staff `flask` commands: create-admin, populate-test-users, flush-matches, flush-db, and the shell context."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Attack, Defence, Match, Round, Submission, SubmissionKind, Team, User
+from app.services import accounts, competition
+from tests.factories import make_user
+
+DEMO = {
+    "al-bo": ["alice", "bob"],
+    "cha-di": ["charlie", "dimitri"],
+    "eu-fra": ["eugene", "francois"],
+    "ger-hec": ["gerald", "hector"],
+    "ign-joh": ["ignatus", "john"],
+}
+
+
+def count(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def fresh(statement):
+    """Rows as stored now: the command ran in its own app context and session."""
+    db.session.expire_all()
+    return db.session.scalars(statement).all()
+
+
+def can_log_in(app, username: str, password: str) -> bool:
+    client = app.test_client()
+    response = client.post("/login", data={"username": username, "password": password})
+    return response.status_code == 302 and client.get("/index").status_code == 200
+
+
+def create_admin(runner, *args: str, **kwargs):
+    return runner.invoke(args=["create-admin", *args], **kwargs)
+
+
+def make_played_round(number: int = 1) -> None:
+    """A round with one match, its pinned defence and one attack, as generation and scoring would leave them."""
+    alice = accounts.find_user("alice") or make_user("alice", team="al-bo")
+    charlie = accounts.find_user("charlie") or make_user("charlie", team="cha-di")
+    upload = Submission(
+        kind=SubmissionKind.DEFENCE,
+        team_id=charlie.team_id,
+        user_id=charlie.id,
+        original_filename="d.zip",
+        sha256="0" * 64,
+        size=1,
+    )
+    db.session.add(upload)
+    db.session.flush()
+    defence = Defence(
+        team_id=charlie.team_id,
+        submission_id=upload.id,
+        utility_score=0.5,
+        utility={},
+        seed=1,
+        train_key="t",
+        test_key="u",
+        verification_key="v",
+    )
+    db.session.add_all([defence, Round(number=number, seed=7)])
+    db.session.flush()
+    match = Match(round=number, attacker_team_id=alice.team_id, defender_team_id=charlie.team_id, defence_id=defence.id)
+    db.session.add(match)
+    db.session.flush()
+    db.session.add(Attack(match_id=match.id, submission_id=upload.id, accuracy=0.1, top5_accuracy=0.2, roc_auc=0.6))
+    competition.get_state().current_round = number
+    db.session.commit()
+
+
+# create-admin
+
+
+def test_create_admin_with_password_option(app, runner):
+    result = create_admin(runner, "boss", "--email", "boss@example.org", "--password", "boss-password")
+    assert result.exit_code == 0, result.output
+    assert "Admin boss created." in result.output
+    assert can_log_in(app, "boss", "boss-password")
+    assert accounts.find_user("boss").is_admin
+
+
+def test_create_admin_prompts_for_the_password(app, runner):
+    result = create_admin(runner, "boss", "--email", "boss@example.org", input="pw\npw\n")
+    assert result.exit_code == 0, result.output
+    assert "Password" in result.output
+    assert "pw" not in result.output  # hidden input is not echoed
+    assert can_log_in(app, "boss", "pw")
+    assert not can_log_in(app, "boss", "other")
+
+
+def test_created_admin_can_use_the_admin_pages(app, runner):
+    create_admin(runner, "boss", "--email", "boss@example.org", "--password", "boss-password")
+    client = app.test_client()
+    client.post("/login", data={"username": "boss", "password": "boss-password"})
+    assert client.get("/set_phase/").status_code == 200
+
+
+@pytest.mark.parametrize("username", ["alice", " Alice "])
+def test_create_admin_with_a_taken_username_fails(app, runner, alice, username):
+    result = create_admin(runner, username, "--email", "other@example.org", "--password", "pw")
+    assert result.exit_code != 0
+    assert "This username is taken" in result.output
+    assert [u.username for u in fresh(sa.select(User).where(User.is_admin))] == []
+
+
+def test_create_admin_with_a_taken_email_fails(app, runner, alice):
+    result = create_admin(runner, "boss", "--email", "alice@example.org", "--password", "pw")
+    assert result.exit_code != 0
+    assert "already registered" in result.output
+    assert accounts.find_user("boss") is None
+
+
+# populate-test-users
+
+
+def demo_teams() -> dict[str, list[str]]:
+    teams = fresh(sa.select(Team).order_by(Team.name))
+    return {t.name: [m.username for m in t.members] for t in teams}
+
+
+def test_populate_test_users(app, runner):
+    result = runner.invoke(args=["populate-test-users"])
+    assert result.exit_code == 0, result.output
+    assert demo_teams() == DEMO
+    admin = accounts.find_user("admin")
+    assert admin.is_admin and admin.team is None
+    for username in [*sum(DEMO.values(), []), "admin"]:
+        assert can_log_in(app, username, "admin"), username
+
+
+def test_populate_test_users_is_idempotent(app, runner):
+    assert runner.invoke(args=["populate-test-users"]).exit_code == 0
+    scipers = {u.username: u.sciper for u in fresh(sa.select(User))}
+    result = runner.invoke(args=["populate-test-users"])
+    assert result.exit_code == 0, result.output
+    assert demo_teams() == DEMO
+    assert count(User) == 11
+    assert {u.username: u.sciper for u in fresh(sa.select(User))} == scipers
+    assert can_log_in(app, "alice", "admin")
+
+
+# flush-matches
+
+
+def test_flush_matches(app, runner):
+    make_played_round(2)
+    users_before = count(User)
+    result = runner.invoke(args=["flush-matches", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 1 matches and 1 attacks; round is 0." in result.output
+    db.session.expire_all()
+    assert (count(Match), count(Attack), count(Round)) == (0, 0, 0)
+    assert competition.get_state().current_round == 0
+    assert count(User) == users_before
+    assert count(Defence) == 1 and count(Submission) == 1  # history stays
+
+
+def test_flush_matches_answered_no_keeps_them(app, runner):
+    make_played_round(1)
+    result = runner.invoke(args=["flush-matches"], input="n\n")
+    assert result.exit_code != 0
+    assert "Aborted" in result.output
+    db.session.expire_all()
+    assert (count(Match), count(Attack), count(Round)) == (1, 1, 1)
+    assert competition.get_state().current_round == 1
+
+
+# flush-db
+
+
+def test_flush_db_answered_no_keeps_everything(app, runner, alice):
+    result = runner.invoke(args=["flush-db"], input="n\n")
+    assert result.exit_code != 0
+    assert "Aborted" in result.output
+    db.session.expire_all()
+    assert count(User) == 1 and count(Team) == 1
+    assert can_log_in(app, "alice", "secret-pw")
+
+
+def test_flush_db_with_yes_deletes_users(app, runner, alice, admin):
+    make_played_round(1)
+    result = runner.invoke(args=["flush-db", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "Database flushed." in result.output
+    db.session.expire_all()
+    assert (count(User), count(Team), count(Match), count(Submission)) == (0, 0, 0, 0)
+    assert not can_log_in(app, "alice", "secret-pw")
+    assert competition.get_state().current_round == 0
+
+
+def test_flush_db_answered_yes_at_the_prompt(app, runner, alice):
+    result = runner.invoke(args=["flush-db"], input="y\n")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert count(User) == 0
+
+
+# flask shell
+
+
+def test_shell_context_has_db_models_and_helpers(monkeypatch, app):
+    monkeypatch.setenv("SRS_CONFIG", "testing")
+    srs = importlib.import_module("srs")
+    context = srs.app.make_shell_context()
+    assert context["db"] is db
+    for name, model in {"User": User, "Team": Team, "Submission": Submission, "Match": Match}.items():
+        assert context[name] is model
+    for helper in ("populate_test_users", "flush_db", "flush_matches", "create_admin"):
+        assert callable(context[helper])
