@@ -46,9 +46,9 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.routes import admin, api, auth, defence, main, submissions, teams
+    from app.routes import admin, api, attack, auth, defence, main, submissions, teams
 
-    for module in (auth, main, teams, admin, defence, submissions):
+    for module in (auth, main, teams, admin, defence, attack, submissions):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
@@ -80,7 +80,7 @@ def celery_init_app(app: Flask) -> Celery:
             "beat_schedule": {
                 "sweep-submissions": {"task": "srs.sweep_submissions", "schedule": 60.0},
             },
-            "include": ["app.tasks.control", "app.tasks.defence"],
+            "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack"],
         }
     )
     celery_app.set_default()

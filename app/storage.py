@@ -61,6 +61,10 @@ class Storage(ABC):
     def size(self, key: str) -> int:
         """Size of the stored file in bytes."""
 
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every file whose key starts with `prefix/`."""
+
 
 class LocalStorage(Storage):
     """Files under one local folder; writes go to a temporary file renamed into place."""
@@ -109,6 +113,9 @@ class LocalStorage(Storage):
 
     def size(self, key: str) -> int:
         return self._path(key).stat().st_size
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix), ignore_errors=True)
 
 
 def make_storage(config: dict) -> Storage:

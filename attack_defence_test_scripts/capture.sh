@@ -47,7 +47,9 @@ IFACE="${IFACE:-eth0}"
 OUT_DIR="${OUT_DIR:-captures}"
 SNAPLEN="${SNAPLEN:-64}"
 FILTER="${FILTER:-greater 55 and tcp}"
-CLIENT_CMD="${CLIENT_CMD:-python3 client.py grid {cell} -T restaurant -t}"
+# Kept apart: the braces of {cell} would end a ${CLIENT_CMD:-...} default early.
+default_client_cmd='python3 client.py grid {cell} -T restaurant -t'
+CLIENT_CMD="${CLIENT_CMD:-$default_client_cmd}"
 QUERY_TIMEOUT="${QUERY_TIMEOUT:-120}"
 SETTLE="${SETTLE:-1}"
 
@@ -55,8 +57,9 @@ tcpdump_pid=""
 
 stop_tcpdump() {
     if [[ -n "$tcpdump_pid" ]]; then
-        # SIGINT lets tcpdump flush its buffer and close the file properly.
-        kill -INT "$tcpdump_pid" 2>/dev/null || true
+        # tcpdump flushes and closes its file on SIGTERM. (Not SIGINT: a
+        # non-interactive shell starts background jobs with SIGINT ignored.)
+        kill -TERM "$tcpdump_pid" 2>/dev/null || true
         wait "$tcpdump_pid" 2>/dev/null || true
         tcpdump_pid=""
     fi

@@ -116,11 +116,20 @@ def group_captures(frame: pd.DataFrame, key_columns: list[str]) -> Captures:
 
 def _factorize(frame: pd.DataFrame, key_columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """Number the distinct key tuples 0..n-1 in sorted order; return (keys, codes)."""
-    index = pd.MultiIndex.from_frame(frame[key_columns])
-    codes, uniques = pd.factorize(index, sort=True)
-    keys = uniques.to_frame(index=False)
-    keys.columns = key_columns
-    return keys, codes.astype(np.int64)
+    # Encode each column as sorted integer codes and fold them into one int64 key
+    # (much faster than hashing tuples), then number the distinct keys.
+    combined = np.zeros(len(frame), dtype=np.int64)
+    levels = []
+    for column in key_columns:
+        codes, uniques = pd.factorize(frame[column], sort=True)
+        combined = combined * len(uniques) + codes
+        levels.append(np.asarray(uniques))
+    distinct, codes = np.unique(combined, return_inverse=True)
+    keys = {}
+    for column, uniques in zip(reversed(key_columns), reversed(levels), strict=True):
+        keys[column] = uniques[distinct % len(uniques)]
+        distinct = distinct // len(uniques)
+    return pd.DataFrame({column: keys[column] for column in key_columns}), codes.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- #
@@ -357,13 +366,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Example website-fingerprinting attack: train on each target team's "
         "train set and write class probabilities for its test set.",
     )
-    parser.add_argument(
-        "teams", nargs="*", type=int, help="target team ids (default: every team_*_train.csv.zip)"
-    )
+    parser.add_argument("teams", nargs="*", type=int, help="target team ids (default: every team_*_train.csv.zip)")
     parser.add_argument("--dir", default=".", help="folder holding the team_{id}_*.csv.zip files")
-    parser.add_argument(
-        "-o", "--output", default="my_classification.csv.zip", help="zip to write (uploadable)"
-    )
+    parser.add_argument("-o", "--output", default="my_classification.csv.zip", help="zip to write (uploadable)")
     parser.add_argument(
         "--nb-classes",
         type=int,
@@ -371,9 +376,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="number of classes N (default: the largest cell_id seen in the train sets)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the classifier")
-    parser.add_argument(
-        "--cv", type=int, default=0, metavar="K", help="also report K-fold CV accuracy on train"
-    )
+    parser.add_argument("--cv", type=int, default=0, metavar="K", help="also report K-fold CV accuracy on train")
     return parser.parse_args(argv)
 
 

@@ -37,6 +37,7 @@ import ipaddress
 import os
 import re
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 
@@ -92,15 +93,20 @@ def ipv4_of(link_type: int, frame: bytes) -> dpkt.ip.IP | None:
     return packet if isinstance(packet, dpkt.ip.IP) else None
 
 
-def is_client(address: bytes, clients: list[ipaddress.IPv4Network]) -> bool:
-    """Whether a packet sent from ``address`` goes client → server."""
-    ip = ipaddress.IPv4Address(address)
-    if clients:
-        return any(ip in network for network in clients)
-    return ip.is_private
+def direction_rule(clients: list[ipaddress.IPv4Network]):
+    """A function telling whether a packet sent from a (packed) address goes client → server."""
+    cache: dict[bytes, bool] = {}  # a capture has few distinct addresses; parse each once
+
+    def is_client(address: bytes) -> bool:
+        if address not in cache:
+            ip = ipaddress.IPv4Address(address)
+            cache[address] = any(ip in net for net in clients) if clients else ip.is_private
+        return cache[address]
+
+    return is_client
 
 
-def capture_rows(path: str, clients, tcp_only: bool) -> Iterator[tuple[int, int]]:
+def capture_rows(path: str, is_client, tcp_only: bool) -> Iterator[tuple[int, int]]:
     """(direction_size, microseconds since the first packet) for each IPv4 packet of a capture."""
     with open(path, "rb") as handle:
         reader = open_reader(handle)
@@ -115,7 +121,7 @@ def capture_rows(path: str, clients, tcp_only: bool) -> Iterator[tuple[int, int]
             micros = round(timestamp * 1_000_000)
             if first is None:
                 first = micros
-            sign = 1 if is_client(packet.src, clients) else -1
+            sign = 1 if is_client(packet.src) else -1
             yield sign * packet.len, micros - first
 
 
@@ -140,7 +146,7 @@ def find_captures(folder: str) -> list[tuple[int, int, str]]:
     return sorted(captures)
 
 
-def convert(folder: str, out: io.TextIOBase, clients, tcp_only: bool) -> tuple[int, int]:
+def convert(folder: str, out: io.TextIOBase, is_client, tcp_only: bool) -> tuple[int, int]:
     """Write the CSV of every capture in ``folder`` to ``out``; return (captures, rows) written."""
     out.write(HEADER)
     n_captures = n_rows = 0
@@ -152,8 +158,11 @@ def convert(folder: str, out: io.TextIOBase, clients, tcp_only: bool) -> tuple[i
             continue
         seen[cell, rep] = path
         try:
-            lines = [format_row(cell, rep, size, t) for size, t in capture_rows(path, clients, tcp_only)]
-        except (CaptureError, ValueError, dpkt.NeedData) as error:
+            lines = [format_row(cell, rep, size, t) for size, t in capture_rows(path, is_client, tcp_only)]
+        except dpkt.NeedData:
+            print(f"warning: skipping {path}: empty or truncated capture file", file=sys.stderr)
+            continue
+        except (CaptureError, ValueError) as error:
             print(f"warning: skipping {path}: {error}", file=sys.stderr)
             continue
         if not lines:
@@ -163,6 +172,13 @@ def convert(folder: str, out: io.TextIOBase, clients, tcp_only: bool) -> tuple[i
         n_captures += 1
         n_rows += len(lines)
     return n_captures, n_rows
+
+
+def zip_entry(name: str) -> zipfile.ZipInfo:
+    """A compressed zip member dated now (a bare name would be dated 1980)."""
+    entry = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    return entry
 
 
 @contextlib.contextmanager
@@ -175,10 +191,12 @@ def open_output(path: str):
     member = os.path.basename(path)[: -len(".zip")]
     if not member.endswith(".csv"):
         member += ".csv"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(member, "w", force_zip64=True) as raw:
-            with io.TextIOWrapper(raw, encoding="ascii", newline="") as handle:
-                yield handle
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open(zip_entry(member), "w", force_zip64=True) as raw,
+        io.TextIOWrapper(raw, encoding="ascii", newline="") as handle,
+    ):
+        yield handle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -215,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --client: {error}", file=sys.stderr)
         return 2
 
-    with open_output(args.output) as out:
-        n_captures, n_rows = convert(args.capture_dir, out, clients, args.tcp_only)
+    try:
+        with open_output(args.output) as out:
+            n_captures, n_rows = convert(args.capture_dir, out, direction_rule(clients), args.tcp_only)
+    except OSError as error:
+        print(f"error: cannot write {args.output}: {error}", file=sys.stderr)
+        return 1
     if n_captures == 0:
         os.remove(args.output)
         print(

@@ -5,11 +5,14 @@ Run: python bench/bench_defence.py [--no-fail] [--repeat N]
 Sizes: the sample upload (1x, 1.5 M rows) and a 4x variant (6.1 M rows) made by playing every capture four
 times in a row (timestamps shifted past the previous copy), so cells, repetitions and captures stay valid
 under the default settings and the full path (read, checks, utility, split, three zips written) runs.
-Every measurement runs in a fresh subprocess; peak RSS is that child's ru_maxrss. Times are best of N.
+Every measurement runs in a fresh subprocess; peak RSS is that child's VmHWM (its ru_maxrss would inherit
+the parent's peak across exec). Times are best of N, wall clock (the target) and CPU (user + system of the
+child, a steadier figure when other processes share the two cores).
 """
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,19 +32,19 @@ sys.path.insert(0, sys.argv[1])
 mode, zip_path, out_dir = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 import pyarrow as pa, pyarrow.csv as pa_csv
 from app.evaluation.defence import DefenceSettings, evaluate_defence
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 if mode == "floor":
     with zipfile.ZipFile(zip_path) as archive:
         data = archive.read(archive.namelist()[0])
     rows = pa_csv.read_csv(pa.BufferReader(data)).num_rows
 else:
     rows = evaluate_defence(zip_path, out_dir, team_id=1, settings=DefenceSettings(), seed=1).nb_rows
-elapsed = time.perf_counter() - start
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 # VmHWM is this process's own peak; ru_maxrss would inherit the parent's peak across exec.
 status = Path("/proc/self/status").read_text().splitlines()
 hwm = [line for line in status if line.startswith("VmHWM:")]
 rss_mb = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": elapsed, "rss_mb": rss_mb, "rows": rows}), flush=True)
+print(json.dumps({"seconds": elapsed, "cpu": cpu, "rss_mb": rss_mb, "rows": rows}), flush=True)
 os._exit(0)  # skip interpreter teardown: it is not measured, and Arrow's threads can abort it
 """
 
@@ -91,6 +94,7 @@ def measure(mode: str, zip_path: Path, repeat: int) -> dict:
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return {
         "seconds": min(run["seconds"] for run in runs),
+        "cpu": min(run["cpu"] for run in runs),
         "rss_mb": max(run["rss_mb"] for run in runs),
         "rows": runs[0]["rows"],
     }
@@ -101,6 +105,9 @@ def main() -> int:
     parser.add_argument("--no-fail", action="store_true", help="print only; exit 0 even if a target is missed")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best time is kept)")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.1f} before measuring: other processes share the cores, times are noisy")
     rows = []
     with tempfile.TemporaryDirectory() as work:
         variant = Path(work) / "defence_4x.csv.zip"
@@ -109,14 +116,18 @@ def main() -> int:
             floor = measure("floor", path, args.repeat)
             ours = measure("ours", path, args.repeat)
             rows.append((factor, floor, ours))
-    header = f"{'size':>4} {'rows':>10} {'floor s':>8} {'floor MB':>9} {'ours s':>7} {'ours MB':>8} {'ratio':>6}  original"
+    header = (
+        f"{'size':>4} {'rows':>10} {'floor s':>8} {'floor cpu':>9} {'floor MB':>9} {'ours s':>7} {'ours cpu':>8} "
+        f"{'ours MB':>8} {'ratio':>6} {'cpu ratio':>9}  original"
+    )
     print(header)
     print("-" * len(header))
     for factor, floor, ours in rows:
         ratio = ours["seconds"] / floor["seconds"]
         print(
-            f"{factor:>3}x {ours['rows']:>10,} {floor['seconds']:>8.2f} {floor['rss_mb']:>9.0f} "
-            f"{ours['seconds']:>7.2f} {ours['rss_mb']:>8.0f} {ratio:>5.2f}x  {REFERENCE[factor]}"
+            f"{factor:>3}x {ours['rows']:>10,} {floor['seconds']:>8.2f} {floor['cpu']:>9.2f} {floor['rss_mb']:>9.0f} "
+            f"{ours['seconds']:>7.2f} {ours['cpu']:>8.2f} {ours['rss_mb']:>8.0f} {ratio:>5.2f}x "
+            f"{ours['cpu'] / floor['cpu']:>8.2f}x  {REFERENCE[factor]}"
         )
     _, floor, ours = rows[-1]
     ratio = ours["seconds"] / floor["seconds"]

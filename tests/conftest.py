@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, limiter
 from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,7 @@ def app(tmp_path):
     )
     # Tests touch the database through a twin app's context: a request to `app` then gets an app context of
     # its own, as in production, instead of sharing `g` (and Flask-Login's cached user) across requests.
+    limiter.reset()  # counters live in the process's memory: each test starts from zero
     twin = create_app("testing", **app.config)
     with twin.app_context():
         db.create_all()

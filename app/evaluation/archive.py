@@ -47,9 +47,7 @@ def inspect_upload(path: Path, *, max_member_bytes: int) -> str:
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ValidationError(
-            "The file is not a zip archive: upload a .zip holding one .csv file."
-        ) from exc
+        raise ValidationError("The file is not a zip archive: upload a .zip holding one .csv file.") from exc
     with archive:
         infos = archive.infolist()
     names = [info.filename for info in infos]
@@ -76,14 +74,11 @@ def inspect_upload(path: Path, *, max_member_bytes: int) -> str:
         listed = ", ".join(repr(info.filename) for info in files[:5])
         more = f" and {len(files) - 5} more" if len(files) > 5 else ""
         raise ValidationError(
-            f"The zip archive holds {len(files)} files ({listed}{more}): "
-            "upload a .zip holding only one .csv file."
+            f"The zip archive holds {len(files)} files ({listed}{more}): upload a .zip holding only one .csv file."
         )
     member = csvs[0]
     if member.flag_bits & 0x1:
-        raise ValidationError(
-            f"The zip member {member.filename!r} is encrypted: upload an archive without a password."
-        )
+        raise ValidationError(f"The zip member {member.filename!r} is encrypted: upload an archive without a password.")
     if member.compress_type not in _SUPPORTED_COMPRESSION:
         raise ValidationError(
             f"The zip member {member.filename!r} uses an unsupported compression method "

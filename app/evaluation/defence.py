@@ -6,7 +6,6 @@ as failed with a message that they could not run, so a student sees the whole li
 """
 
 import csv
-import io
 import math
 import os
 import zipfile
@@ -212,8 +211,7 @@ def check_columns(header: list[str], settings: DefenceSettings) -> CheckResult:
         name="columns",
         passed=False,
         message=(
-            f"The first line must name exactly the columns {', '.join(expected)} (any order): "
-            f"{'; '.join(parts)}."
+            f"The first line must name exactly the columns {', '.join(expected)} (any order): {'; '.join(parts)}."
         ),
         count=len(missing) + len(unexpected) + len(duplicated),
         examples=(
@@ -274,9 +272,7 @@ def _read_typed(zip_path: Path, member: str, max_bytes: int) -> DefenceTraces:
 
 
 _INTEGER_PATTERN = r"^[ \t]*-?[0-9]{1,18}[ \t]*$"
-_FLOAT_PATTERN = (
-    r"(?i)^[ \t]*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)[ \t]*$"
-)
+_FLOAT_PATTERN = r"(?i)^[ \t]*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)[ \t]*$"
 
 
 def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[DefenceTraces | None, CheckResult]:
@@ -284,7 +280,9 @@ def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[Defe
     invalid_rows: list[tuple[int, str]] = []
 
     def on_invalid(row) -> str:
-        invalid_rows.append((row.number, f"line {row.number}: has {row.actual_columns} fields, expected {row.expected_columns}"))
+        invalid_rows.append(
+            (row.number, f"line {row.number}: has {row.actual_columns} fields, expected {row.expected_columns}")
+        )
         return "skip"
 
     names = INTEGER_COLUMNS + FLOAT_COLUMNS
@@ -331,8 +329,7 @@ def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[Defe
     if not bad_rows.any():
         try:
             arrays = [
-                pc.cast(pc.utf8_trim_whitespace(table.column(name)), _column_types()[name]).to_numpy()
-                for name in names
+                pc.cast(pc.utf8_trim_whitespace(table.column(name)), _column_types()[name]).to_numpy() for name in names
             ]
             traces = DefenceTraces(*arrays, line_numbers=lines)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -396,7 +393,20 @@ def read_defence(zip_path: Path, settings: DefenceSettings) -> tuple[DefenceTrac
     try:
         traces = _read_typed(zip_path, member, max_bytes)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        traces, types_check = _read_diagnostics(zip_path, member, max_bytes)
+        try:
+            traces, types_check = _read_diagnostics(zip_path, member, max_bytes)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            # Not even readable as text: binary data, another encoding than UTF-8, unbalanced quotes...
+            types_check = CheckResult(
+                name="types",
+                passed=False,
+                message=(
+                    "The file cannot be read as CSV text: save it as plain UTF-8 CSV with one packet per line "
+                    f"(the reader said: {exc})."
+                ),
+                count=1,
+            )
+            return None, [columns_check, types_check]
         return traces, [columns_check, types_check]
     return traces, [columns_check, _check_timestamps(traces)]
 
@@ -498,7 +508,9 @@ def check_sizes(traces: DefenceTraces) -> CheckResult:
             "(line numbers count the header as line 1)."
         ),
         count=len(bad),
-        examples=[f"line {traces.line(r)}: direction_size = {int(traces.direction_size[r])}" for r in bad[:MAX_EXAMPLES]],
+        examples=[
+            f"line {traces.line(r)}: direction_size = {int(traces.direction_size[r])}" for r in bad[:MAX_EXAMPLES]
+        ],
     )
 
 
@@ -520,9 +532,9 @@ def check_cells(captures: Captures, settings: DefenceSettings) -> CheckResult:
         passed=False,
         message=f"cell_id must take every value from 1 to {settings.nb_classes} and no other; {'; '.join(parts)}.",
         count=len(missing) + len(unexpected),
-        examples=([f"cell {c} is missing" for c in missing] + [f"cell {c} is not a cell of the grid" for c in unexpected])[
-            :MAX_EXAMPLES
-        ],
+        examples=(
+            [f"cell {c} is missing" for c in missing] + [f"cell {c} is not a cell of the grid" for c in unexpected]
+        )[:MAX_EXAMPLES],
     )
 
 
@@ -555,7 +567,9 @@ def check_capture_length(captures: Captures, settings: DefenceSettings) -> Check
     return CheckResult(
         name="capture_length",
         passed=False,
-        message=f"{_plural(len(bad), 'capture')} {_have(len(bad))} fewer than {minimum} rows (packets); record them again.",
+        message=(
+            f"{_plural(len(bad), 'capture')} {_have(len(bad))} fewer than {minimum} rows (packets): record them again."
+        ),
         count=len(bad),
         examples=[
             f"cell {captures.cell_id[i]}, rep {captures.rep[i]}: {_plural(int(captures.length[i]), 'row')}"
@@ -585,7 +599,9 @@ def check_capture_count(captures: Captures, settings: DefenceSettings) -> CheckR
     return CheckResult(
         name="capture_count",
         passed=False,
-        message="Not enough captures to build a test set and keep a training capture per cell: " + "; ".join(parts) + ".",
+        message="Not enough captures to build a test set and keep a training capture per cell: "
+        + "; ".join(parts)
+        + ".",
         count=max(len(few), 1),
         examples=examples[:MAX_EXAMPLES],
     )
@@ -644,7 +660,9 @@ def compute_utility(traces: DefenceTraces, captures: Captures | None = None) -> 
         traces, captures = group_captures(traces)
     metrics = capture_metrics(traces, captures)
     if len(captures) == 0:
-        raise ValidationError("The defence holds no capture.", [CheckResult("utility", False, "No capture to measure.")])
+        raise ValidationError(
+            "The defence holds no capture.", [CheckResult("utility", False, "No capture to measure.")]
+        )
     utility = {
         name: {
             "max": float(np.max(values)),
@@ -740,11 +758,12 @@ def _arrow(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(_ARROW_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
 
 
-def _csv_bytes(columns: dict[str, np.ndarray]) -> bytes:
+def _csv_bytes(columns: dict[str, np.ndarray]) -> memoryview:
+    """CSV text of the columns, formatted by Arrow into an Arrow buffer (no GIL held meanwhile)."""
     table = pa.Table.from_arrays([_arrow(values) for values in columns.values()], names=list(columns))
-    buffer = io.BytesIO()
-    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False, batch_size=1 << 16))
-    return buffer.getvalue()
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False, batch_size=1 << 16))
+    return memoryview(sink.getvalue())
 
 
 def _write_zip(path: Path, member: str, header: list[str], batches: Iterator[Callable[[], dict]], nb_rows: int) -> None:
@@ -783,6 +802,7 @@ def write_defence_sets(
 
     def train_batches() -> Iterator[Callable[[], dict]]:
         for part in _batches(captures, split.train):
+
             def make(part=part) -> dict:
                 chosen = split.train[part]
                 rows = _rows_of(captures, chosen)
@@ -798,6 +818,7 @@ def write_defence_sets(
 
     def test_batches() -> Iterator[Callable[[], dict]]:
         for part in _batches(captures, split.test):
+
             def make(part=part) -> dict:
                 chosen = split.test[part]
                 rows = _rows_of(captures, chosen)
@@ -817,9 +838,23 @@ def write_defence_sets(
     nb_train_rows = int(captures.length[split.train].sum())
     nb_test_rows = int(captures.length[split.test].sum())
     try:
-        _write_zip(temporary[0], final[0].name[:-4], ["cell_id", "rep", "direction_size", "timestamp"], train_batches(), nb_train_rows)
-        _write_zip(temporary[1], final[1].name[:-4], ["capture_id", "direction_size", "timestamp"], test_batches(), nb_test_rows)
-        _write_zip(temporary[2], final[2].name[:-4], ["capture_id", "cell_id"], iter([lambda: verification]), len(order))
+        _write_zip(
+            temporary[0],
+            final[0].name[:-4],
+            ["cell_id", "rep", "direction_size", "timestamp"],
+            train_batches(),
+            nb_train_rows,
+        )
+        _write_zip(
+            temporary[1],
+            final[1].name[:-4],
+            ["capture_id", "direction_size", "timestamp"],
+            test_batches(),
+            nb_test_rows,
+        )
+        _write_zip(
+            temporary[2], final[2].name[:-4], ["capture_id", "cell_id"], iter([lambda: verification]), len(order)
+        )
         for source, target in zip(temporary, final, strict=True):
             os.replace(source, target)
     except BaseException:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from app.forms import PhaseForm, RegistrationToggleForm
-from app.services import competition
+from app.forms import GenerateMatchesForm, PhaseForm, RegistrationToggleForm
+from app.services import competition, rounds
 
 bp = Blueprint("admin", __name__)
 
@@ -52,3 +52,22 @@ def set_registration():
     competition.update_state(registration_open=is_open)
     flash("Registration is now " + ("open." if is_open else "closed."), "success")
     return redirect(url_for("admin.set_phase"))
+
+
+@bp.route("/generate_matches/", methods=["GET", "POST"])
+@admin_required
+def generate_matches():
+    """Generate the next round's matches; GET shows who will play and who is left out."""
+    per_team = current_app.config["MATCHES_PER_TEAM"]
+    plan = rounds.plan_next_round(per_team)
+    form = GenerateMatchesForm(round=plan.number)
+    if form.validate_on_submit():
+        try:
+            matches = rounds.generate_round(form.round.data, per_team)
+        except rounds.RoundConflict as exc:
+            flash(str(exc), "error")
+            return render_template("admin/generate_matches.html", form=form, plan=plan), 409
+        flash(f"Round {form.round.data} generated: {len(matches)} matches.", "success")
+        return redirect(url_for("main.index"))
+    status = 400 if form.errors else 200
+    return render_template("admin/generate_matches.html", form=form, plan=plan), status

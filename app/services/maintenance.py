@@ -20,6 +20,7 @@ def flush_matches() -> dict[str, int]:
     db.session.execute(sa.delete(Round))
     get_state().current_round = 0
     db.session.commit()
+    current_app.extensions["storage"].delete_prefix("attack_sets")  # built per round: stale once rounds go
     return {"attacks": attacks, "matches": matches}
 
 

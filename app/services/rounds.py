@@ -1,12 +1,84 @@
-"""Rounds and matches: listing now; generation lives here too."""
+"""Rounds and matches: generation (balanced, pinned to defences) and listing."""
 
 from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload
 
+from app.evaluation.matches import draw_matches
 from app.extensions import db
-from app.models import Match, Team
+from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User
+from app.services import competition
+
+
+class RoundConflict(Exception):
+    """A round that cannot be generated now (answered 409 with the reason)."""
+
+
+@dataclass
+class RoundPlan:
+    """Who plays the next round: teams with their pinned defence, and teams left out."""
+
+    number: int
+    players: list[tuple[Team, Defence]]
+    left_out: list[Team]
+    matches_per_team: int
+
+
+def latest_defences() -> dict[int, Defence]:
+    """Each team's latest successful defence, by team id."""
+    latest = (
+        sa.select(sa.func.max(Defence.id))
+        .join(Submission, Submission.id == Defence.submission_id)
+        .where(Submission.status == SubmissionStatus.SUCCEEDED)
+        .group_by(Defence.team_id)
+    ).scalar_subquery()
+    return {d.team_id: d for d in db.session.scalars(sa.select(Defence).where(Defence.id.in_(latest)))}
+
+
+def plan_next_round(matches_per_team: int) -> RoundPlan:
+    """Players are non-admin teams with a successful defence; the others are listed as left out."""
+    admin_teams = sa.select(User.team_id).where(User.is_admin, User.team_id.is_not(None))
+    teams = db.session.scalars(sa.select(Team).where(Team.id.not_in(admin_teams)).order_by(Team.name)).all()
+    defences = latest_defences()
+    players = [(t, defences[t.id]) for t in teams if t.id in defences]
+    left_out = [t for t in teams if t.id not in defences]
+    k = min(matches_per_team, max(len(players) - 1, 0))
+    return RoundPlan(competition.get_state().current_round + 1, players, left_out, k)
+
+
+def generate_round(number: int, matches_per_team: int) -> list[Match]:
+    """Generate round `number` (must be the current round + 1) and commit it; RoundConflict otherwise."""
+    state = competition.get_state()
+    if number != state.current_round + 1:
+        raise RoundConflict(
+            f"Round {number} cannot be generated: the current round is {state.current_round}, "
+            f"so the next one is {state.current_round + 1}."
+        )
+    if db.session.get(Round, number) is not None:
+        raise RoundConflict(f"Round {number} was already generated.")
+    plan = plan_next_round(matches_per_team)
+    if len(plan.players) < 2:
+        raise RoundConflict(
+            f"Round {number} needs at least two teams with a successful defence; there are {len(plan.players)}."
+        )
+    previous = {(m.attacker_team_id, m.defender_team_id) for m in round_matches(state.current_round)}
+    seed = secrets.randbits(62)
+    pairs = draw_matches([t.id for t, _ in plan.players], plan.matches_per_team, seed, avoid=previous)
+    pinned = {t.id: d.id for t, d in plan.players}
+    db.session.add(Round(number=number, seed=seed))
+    matches = [Match(round=number, attacker_team_id=a, defender_team_id=d, defence_id=pinned[d]) for a, d in pairs]
+    db.session.add_all(matches)
+    state.current_round = number
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError as exc:  # another admin generated it at the same moment
+        db.session.rollback()
+        raise RoundConflict(f"Round {number} was already generated.") from exc
+    return matches
 
 
 def matches_page(round_number: int, team_id: int | None, page: int, per_page: int):

@@ -142,6 +142,27 @@ def test_negative_or_infinite_timestamps_fail(tmp_path):
     ]
 
 
+def test_text_that_is_not_utf8_is_reported(tmp_path):
+    text = HEADER + "\n" + "".join(",".join(map(str, row)) + "\n" for row in valid_rows())
+    path = tmp_path / "d.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("defence.csv", text.encode() + b"1,1,\xff\xfe,0.5\n")
+    failed = failed_checks(tmp_path, path)
+    assert "cannot be read as CSV text: save it as plain UTF-8" in failed["types"].message
+
+
+def test_header_only_file_fails_the_cell_check(tmp_path):
+    failed = failed_checks(tmp_path, write_upload(tmp_path / "d.zip", text=HEADER + "\n"))
+    assert "missing 4 cells: 1, 2, 3, 4" in failed["cells"].message
+
+
+def test_excel_style_bom_crlf_and_quoted_header_are_read(tmp_path):
+    body = "".join(",".join(map(str, row)) + "\r\n" for row in valid_rows())
+    text = "\ufeff" + '"cell_id","rep","direction_size","timestamp"\r\n' + body
+    result = evaluate(tmp_path, write_upload(tmp_path / "d.zip", text=text))
+    assert result.nb_rows == 48
+
+
 def test_blank_lines_are_forgiven(tmp_path):
     text = HEADER + "\n" + "".join(",".join(map(str, row)) + "\n" for row in valid_rows())
     lines = text.splitlines()

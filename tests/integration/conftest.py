@@ -171,6 +171,7 @@ def live_stack(request, tmp_path_factory):
         REDIS_URL=TEST_REDIS_URL,
         UPLOAD_FOLDER=settings["UPLOAD_FOLDER"],
         TEMPORARY_UPLOAD_FOLDER=settings["TEMPORARY_UPLOAD_FOLDER"],
+        RATELIMIT_ENABLED=False,  # these tests log the same users in many times; limits have their own tests
     )
     with app.app_context():
         upgrade()

@@ -42,3 +42,13 @@ def mail_text(message) -> str:
         if part.get_content_type() == "text/plain":
             return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
     raise AssertionError("the mail has no text part")
+
+
+def uniform_attack_csv(team_id: int, capture_ids, nb_classes: int = 100) -> bytes:
+    """A zipped attack CSV giving every class the same probability for each capture."""
+    import pandas as pd
+
+    capture_ids = list(capture_ids)
+    columns = {"team_id": [team_id] * len(capture_ids), "capture_id": capture_ids}
+    columns.update({f"proba_class_{c}": [1 / nb_classes] * len(capture_ids) for c in range(1, nb_classes + 1)})
+    return zip_csv(pd.DataFrame(columns).to_csv(index=False))

@@ -34,22 +34,18 @@ def write_zip(path: Path, frame: pd.DataFrame) -> None:
 def make_team(folder: Path, team: int, cells: list[int], seed: int) -> dict[int, int]:
     """Write team_{team}_train/test.csv.zip (10 train, 4 test captures per cell); return test labels."""
     rng = np.random.default_rng(seed)
-    train = [
-        make_capture(cell, rng).assign(cell_id=cell, rep=rep)
-        for cell in cells
-        for rep in range(10)
-    ]
+    train = [make_capture(cell, rng).assign(cell_id=cell, rep=rep) for cell in cells for rep in range(10)]
     labels = np.repeat(cells, 4)
     capture_ids = rng.permutation(len(labels)) + 100  # ids say nothing about the class
     test = [
         make_capture(int(cell), rng).assign(capture_id=int(capture_id))
-        for cell, capture_id in sorted(zip(labels, capture_ids), key=lambda pair: pair[1])
+        for cell, capture_id in sorted(zip(labels, capture_ids, strict=True), key=lambda pair: pair[1])
     ]
     train_frame = pd.concat(train)[["cell_id", "rep", "direction_size", "timestamp"]]
     test_frame = pd.concat(test)[["capture_id", "direction_size", "timestamp"]]
     write_zip(folder / f"team_{team}_train.csv.zip", train_frame)
     write_zip(folder / f"team_{team}_test.csv.zip", test_frame)
-    return {int(capture_id): int(cell) for cell, capture_id in zip(labels, capture_ids)}
+    return {int(capture_id): int(cell) for cell, capture_id in zip(labels, capture_ids, strict=True)}
 
 
 def read_classification(path: Path) -> pd.DataFrame:

@@ -82,9 +82,7 @@ def captures(tmp_path: Path) -> Path:
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
 
 
 def test_converts_captures_to_the_defence_rows(captures: Path, tmp_path: Path) -> None:

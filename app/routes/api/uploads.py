@@ -19,9 +19,10 @@ def get_submission(submission_id: int):
     return jsonify(submissions.submission_as_dict(submission))
 
 
-def _upload(kind: SubmissionKind):
+def upload_response(create):
+    """202 with the new submission's id and status URL, or the refusal as a JSON error."""
     try:
-        submission = submissions.create_submission(kind, api_user(), request.files.get("file"))
+        submission = create()
     except submissions.UploadRefused as exc:
         return jsonify(error=exc.code, message=exc.message), exc.status
     status_url = url_for("api.get_submission", submission_id=submission.id, _external=True)
@@ -32,4 +33,6 @@ def _upload(kind: SubmissionKind):
 @token_required
 def post_defence():
     """Upload a defence (multipart field `file`); 202 with the submission's id and status URL."""
-    return _upload(SubmissionKind.DEFENCE)
+    return upload_response(
+        lambda: submissions.create_submission(SubmissionKind.DEFENCE, api_user(), request.files.get("file"))
+    )

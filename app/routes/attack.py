@@ -1,0 +1,38 @@
+"""The attack page: this round's targets, the download of their sets, and classification uploads."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.forms import UploadForm
+from app.models import SubmissionKind
+from app.services import attacks, competition, submissions
+
+bp = Blueprint("attack", __name__)
+
+
+@bp.route("/attack/", methods=["GET", "POST"])
+@login_required
+def index():
+    """Targets of this round, their download, and the upload form; 409 outside the Attack and Both phases."""
+    form = UploadForm()
+    state = competition.get_state()
+    matches = []
+    try:
+        submissions.check_phase(SubmissionKind.ATTACK)
+        if current_user.team is None:
+            raise submissions.UploadRefused(403, "no_team", "You must belong to a team to attack.")
+        matches = attacks.targets(current_user.team_id, state.current_round)
+        if request.args.get("download") and matches:
+            return attacks.send_attack_sets(current_user.team_id, state.current_round)
+        if form.validate_on_submit():
+            submission = attacks.submit(current_user, form.file.data)
+            return redirect(url_for("submissions.show", submission_id=submission.id))
+    except submissions.UploadRefused as exc:
+        if exc.code in ("phase_closed", "no_team"):
+            return render_template("attack/closed.html", message=exc.message), exc.status
+        form.file.errors = [exc.message]
+        return render_template("attack/index.html", form=form, matches=matches, state=state), exc.status
+    status = 422 if form.errors else 200
+    return render_template("attack/index.html", form=form, matches=matches, state=state), status
