@@ -117,6 +117,7 @@ class TestingConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_SERVER = None
     SECRET_KEY = "testing-secret-key"
+    LEADERBOARD_CACHE_TIME = 0  # each test has its own database; tests of the cache turn it on
 
 
 class ProductionConfig(Config):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 
 from app.services import competition
 
@@ -20,7 +20,7 @@ def human_size(n: int | None) -> str:
 def init_app(app: Flask) -> None:
     @app.context_processor
     def competition_banner():
-        return {"competition": competition.get_state(), "url_rules": current_app.view_functions}
+        return {"competition": competition.get_state()}
 
     app.jinja_env.filters["human_size"] = human_size
     app.jinja_env.filters["fmt"] = lambda v, spec=".3f": "-" if v is None else format(v, spec)

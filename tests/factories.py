@@ -7,8 +7,19 @@ import itertools
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Team, User, canonical_username
-from app.services import accounts
+from app.models import (
+    Attack,
+    Defence,
+    Match,
+    Round,
+    Submission,
+    SubmissionKind,
+    SubmissionStatus,
+    Team,
+    User,
+    canonical_username,
+)
+from app.services import accounts, competition
 
 _sciper = itertools.count(100000)
 
@@ -41,3 +52,74 @@ def api_token(user: User) -> dict[str, str]:
     """Authorization headers with a fresh token for user."""
     _, token = accounts.issue_token(user)
     return {"Authorization": f"Bearer {token}"}
+
+
+def make_defence(team: Team, utility_score: float = 5.0) -> Defence:
+    """A successful defence row (no files behind it: for pages and rankings, not downloads)."""
+    user = team.members[0] if team.members else make_user(f"member-of-{team.id}", team=team.name)
+    submission = Submission(
+        kind=SubmissionKind.DEFENCE,
+        team_id=team.id,
+        user_id=user.id,
+        original_filename="d.zip",
+        sha256="0" * 64,
+        size=1,
+        status=SubmissionStatus.SUCCEEDED,
+    )
+    db.session.add(submission)
+    db.session.flush()
+    defence = Defence(
+        team_id=team.id,
+        submission_id=submission.id,
+        utility_score=utility_score,
+        utility={"bytes_in": {"max": 1, "mean": 1, "median": 1}},
+        seed=1,
+        train_key="x/train",
+        test_key="x/test",
+        verification_key="x/verification",
+    )
+    db.session.add(defence)
+    db.session.commit()
+    return defence
+
+
+def make_round(number: int, pairs: list[tuple[Team, Team]]) -> list[Match]:
+    """Round `number` with the given (attacker, defender) pairs, pinned to each defender's latest defence."""
+
+    db.session.add(Round(number=number, seed=number))
+    matches = []
+    for attacker, defender in pairs:
+        defence = db.session.scalar(
+            sa.select(Defence).where(Defence.team_id == defender.id).order_by(Defence.id.desc())
+        ) or make_defence(defender)
+        matches.append(
+            Match(round=number, attacker_team_id=attacker.id, defender_team_id=defender.id, defence_id=defence.id)
+        )
+    db.session.add_all(matches)
+    competition.get_state().current_round = number
+    db.session.commit()
+    return matches
+
+
+def make_attack(match: Match, roc_auc: float) -> Attack:
+    """A scored attack of a match."""
+    attacker = db.session.get(Team, match.attacker_team_id)
+    user = attacker.members[0] if attacker.members else make_user(f"member-of-{attacker.id}", team=attacker.name)
+    submission = Submission(
+        kind=SubmissionKind.ATTACK,
+        team_id=attacker.id,
+        user_id=user.id,
+        round=match.round,
+        original_filename="a.zip",
+        sha256="0" * 64,
+        size=1,
+        status=SubmissionStatus.SUCCEEDED,
+    )
+    db.session.add(submission)
+    db.session.flush()
+    attack = Attack(
+        match_id=match.id, submission_id=submission.id, accuracy=roc_auc / 2, top5_accuracy=roc_auc, roc_auc=roc_auc
+    )
+    db.session.add(attack)
+    db.session.commit()
+    return attack

@@ -8,7 +8,11 @@ as failed with a message that they could not run, so a student sees the whole li
 import csv
 import math
 import os
+import struct
+import time
 import zipfile
+import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +41,9 @@ CHECK_NAMES = (
     "capture_length",
     "capture_count",
 )
-_WRITE_BATCH_ROWS = 1 << 19
+_WRITE_BATCH_ROWS = 1 << 18
+_WRITE_THREADS = 2
+_DEFLATE_LEVEL = 1
 _READ_BLOCK_BYTES = 1 << 20
 
 
@@ -758,31 +764,122 @@ def _arrow(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(_ARROW_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
 
 
-def _csv_bytes(columns: dict[str, np.ndarray]) -> memoryview:
-    """CSV text of the columns, formatted by Arrow into an Arrow buffer (no GIL held meanwhile)."""
-    table = pa.Table.from_arrays([_arrow(values) for values in columns.values()], names=list(columns))
+def _repeated(values: np.ndarray, lengths: np.ndarray) -> pa.DictionaryArray:
+    """values[i] repeated lengths[i] times, as text formatted once per value instead of once per row."""
+    texts = [str(value).encode() for value in values.tolist()]
+    offsets = np.zeros(len(texts) + 1, dtype=np.int32)
+    np.cumsum([len(text) for text in texts], out=offsets[1:])
+    dictionary = pa.Array.from_buffers(
+        pa.string(), len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(texts))]
+    )
+    indices = np.repeat(np.arange(len(texts), dtype=np.int32), lengths)
+    return pa.DictionaryArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), len(indices), [None, pa.py_buffer(indices)]), dictionary
+    )
+
+
+def _csv_bytes(columns: dict[str, np.ndarray | pa.Array]) -> memoryview:
+    """CSV text of the columns, formatted by Arrow into an Arrow buffer (no GIL held meanwhile).
+
+    Only numbers are written, so nothing needs quoting (and Arrow would otherwise quote the text columns).
+    """
+    arrays = [values if isinstance(values, pa.Array) else _arrow(values) for values in columns.values()]
     sink = pa.BufferOutputStream()
-    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False, batch_size=1 << 16))
+    pa_csv.write_csv(
+        pa.Table.from_arrays(arrays, names=list(columns)),
+        sink,
+        pa_csv.WriteOptions(include_header=False, batch_size=1 << 16, quoting_style="none"),
+    )
     return memoryview(sink.getvalue())
 
 
-def _write_zip(path: Path, member: str, header: list[str], batches: Iterator[Callable[[], dict]], nb_rows: int) -> None:
-    """Write a one-member zip; CSV formatting of the next batch overlaps compression of this one."""
-    force_zip64 = nb_rows * 48 > 2**31 - 2**24
-    with (
-        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
-        archive.open(member, "w", force_zip64=force_zip64) as sink,
-        ThreadPoolExecutor(max_workers=1) as pool,
-    ):
-        sink.write((",".join(header) + "\n").encode())
-        pending = None
+def _deflate(data) -> bytes:
+    """Raw deflate of one chunk, ended on a byte boundary (sync flush) so chunks can be joined."""
+    compressor = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+def _format_and_deflate(make_columns: Callable[[], dict]) -> tuple[memoryview, bytes]:
+    text = _csv_bytes(make_columns())
+    return text, _deflate(text)
+
+
+def _dos_datetime() -> tuple[int, int]:
+    now = time.localtime()
+    return (
+        (now.tm_hour << 11) | (now.tm_min << 5) | (now.tm_sec // 2),
+        ((max(now.tm_year, 1980) - 1980) << 9) | (now.tm_mon << 5) | now.tm_mday,
+    )
+
+
+def _write_zip(path: Path, member: str, header: list[str], batches: Iterator[Callable[[], dict]]) -> None:
+    """Write a one-member deflated zip, formatting and compressing chunks on several threads.
+
+    Each chunk is deflated on its own and ends on a byte boundary, so the chunks joined form one valid
+    deflate stream (as pigz does). zipfile cannot take precompressed data, hence the small container
+    below: local header (patched at the end), data, central directory, end record; no zip64, which the
+    input cap keeps out of reach.
+    """
+    name = member.encode()
+    dos_time, dos_date = _dos_datetime()
+    crc = size = compressed_size = 0
+
+    def local_header() -> bytes:
+        fields = (0x04034B50, 20, 0, zipfile.ZIP_DEFLATED, dos_time, dos_date, crc, compressed_size, size)
+        return struct.pack("<IHHHHHIIIHH", *fields, len(name), 0) + name
+
+    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=_WRITE_THREADS) as pool:
+        out.write(local_header())
+        head = (",".join(header) + "\n").encode()
+        pending = deque([pool.submit(lambda: (head, _deflate(head)))])
+
+        def drain() -> None:
+            nonlocal crc, size, compressed_size
+            text, data = pending.popleft().result()
+            crc = zlib.crc32(text, crc)
+            size += len(text)
+            compressed_size += len(data)
+            out.write(data)
+
         for make_columns in batches:
-            future = pool.submit(lambda make=make_columns: _csv_bytes(make()))
-            if pending is not None:
-                sink.write(pending.result())
-            pending = future
-        if pending is not None:
-            sink.write(pending.result())
+            pending.append(pool.submit(_format_and_deflate, make_columns))
+            if len(pending) > _WRITE_THREADS + 1:  # bound the chunks held in memory
+                drain()
+        while pending:
+            drain()
+        final_block = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15).flush()
+        out.write(final_block)
+        compressed_size += len(final_block)
+        if max(size, compressed_size, out.tell()) >= 0xFFFFFFFF:
+            raise ValueError(f"{path.name} would exceed 4 GiB, beyond a zip without zip64")
+        directory_offset = out.tell()
+        directory = (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                (3 << 8) | 20,  # made by Unix, zip 2.0
+                20,
+                0,
+                zipfile.ZIP_DEFLATED,
+                dos_time,
+                dos_date,
+                crc,
+                compressed_size,
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                0,
+            )
+            + name
+        )
+        out.write(directory)
+        out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(directory), directory_offset, 0))
+        out.seek(0)
+        out.write(local_header())
 
 
 def write_defence_sets(
@@ -808,8 +905,8 @@ def write_defence_sets(
                 rows = _rows_of(captures, chosen)
                 length = captures.length[chosen]
                 return {
-                    "cell_id": np.repeat(captures.cell_id[chosen], length),
-                    "rep": np.repeat(split.train_rep[part], length),
+                    "cell_id": _repeated(captures.cell_id[chosen], length),
+                    "rep": _repeated(split.train_rep[part], length),
                     "direction_size": traces.direction_size[rows],
                     "timestamp": traces.timestamp[rows],
                 }
@@ -823,7 +920,7 @@ def write_defence_sets(
                 chosen = split.test[part]
                 rows = _rows_of(captures, chosen)
                 return {
-                    "capture_id": np.repeat(split.test_capture_id[part], captures.length[chosen]),
+                    "capture_id": _repeated(split.test_capture_id[part], captures.length[chosen]),
                     "direction_size": traces.direction_size[rows],
                     "timestamp": traces.timestamp[rows],
                 }
@@ -835,26 +932,15 @@ def write_defence_sets(
         "capture_id": split.test_capture_id[order],
         "cell_id": captures.cell_id[split.test][order],
     }
-    nb_train_rows = int(captures.length[split.train].sum())
-    nb_test_rows = int(captures.length[split.test].sum())
     try:
-        _write_zip(
-            temporary[0],
-            final[0].name[:-4],
-            ["cell_id", "rep", "direction_size", "timestamp"],
-            train_batches(),
-            nb_train_rows,
-        )
+        _write_zip(temporary[0], final[0].name[:-4], ["cell_id", "rep", "direction_size", "timestamp"], train_batches())
         _write_zip(
             temporary[1],
             final[1].name[:-4],
             ["capture_id", "direction_size", "timestamp"],
             test_batches(),
-            nb_test_rows,
         )
-        _write_zip(
-            temporary[2], final[2].name[:-4], ["capture_id", "cell_id"], iter([lambda: verification]), len(order)
-        )
+        _write_zip(temporary[2], final[2].name[:-4], ["capture_id", "cell_id"], iter([lambda: verification]))
         for source, target in zip(temporary, final, strict=True):
             os.replace(source, target)
     except BaseException:
@@ -922,13 +1008,16 @@ __all__ = [
     "DefenceTraces",
     "check_capture_count",
     "check_capture_length",
+    "check_captures",
     "check_cells",
     "check_columns",
     "check_defence",
     "check_repetitions",
     "check_sizes",
     "compute_utility",
+    "capture_metrics",
     "evaluate_defence",
+    "failure_message",
     "group_captures",
     "read_defence",
     "split_defence",

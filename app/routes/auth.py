@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
-from app.extensions import limiter
+from app import ratelimits
 from app.forms import LoginForm, RegistrationForm
 from app.services import accounts, competition
 
 bp = Blueprint("auth", __name__)
-
-
-def _login_account_key() -> str:
-    return "login:" + (request.form.get("username") or "").strip().casefold()
 
 
 def _safe_next(target: str | None) -> str:
@@ -30,8 +26,8 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], key_func=_login_account_key, methods=["POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"])
+@ratelimits.per_account
+@ratelimits.per_address
 def login():
     """Sign in; remember me; back to `next` when it is a path of this site."""
     if current_user.is_authenticated:

@@ -28,6 +28,8 @@ def get(key: str) -> bytes | None:
 
 
 def put(key: str, value: bytes) -> None:
+    if current_app.config["LEADERBOARD_CACHE_TIME"] <= 0:
+        return
     try:
         _client().set(PREFIX + key, value, px=int(current_app.config["LEADERBOARD_CACHE_TIME"] * 1000))
     except redis.exceptions.RedisError as exc:

@@ -11,6 +11,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import Attack, Match, Round
 from app.services.competition import get_state
+from app.services.leaderboard_cache import clear_leaderboard
 
 
 def flush_matches() -> dict[str, int]:
@@ -21,6 +22,7 @@ def flush_matches() -> dict[str, int]:
     get_state().current_round = 0
     db.session.commit()
     current_app.extensions["storage"].delete_prefix("attack_sets")  # built per round: stale once rounds go
+    clear_leaderboard()
     return {"attacks": attacks, "matches": matches}
 
 
@@ -30,6 +32,7 @@ def flush_db() -> None:
         if table.name != "alembic_version":
             db.session.execute(table.delete())
     db.session.commit()
+    clear_leaderboard()
     root = Path(current_app.config["UPLOAD_FOLDER"])
     if root.is_dir():
         shutil.rmtree(root, ignore_errors=True)

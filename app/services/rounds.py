@@ -12,6 +12,7 @@ from app.evaluation.matches import draw_matches
 from app.extensions import db
 from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User
 from app.services import competition
+from app.services.leaderboard_cache import clear_leaderboard
 
 
 class RoundConflict(Exception):
@@ -78,6 +79,7 @@ def generate_round(number: int, matches_per_team: int) -> list[Match]:
     except sa.exc.IntegrityError as exc:  # another admin generated it at the same moment
         db.session.rollback()
         raise RoundConflict(f"Round {number} was already generated.") from exc
+    clear_leaderboard()
     return matches
 
 

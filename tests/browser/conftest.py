@@ -32,9 +32,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    """./run-srs.sh --demo with its own settings; yields the base URL and stops every process after."""
+    """./run-srs.sh --demo with its own settings, one per test module; yields the base URL, then stops it."""
     try:
         redis.Redis.from_url(BROWSER_REDIS_URL, socket_connect_timeout=1).flushdb()
     except redis.exceptions.ConnectionError:
@@ -71,10 +71,12 @@ def live_server(tmp_path_factory):
         try:
             urllib.request.urlopen(url + "/login", timeout=2)
             break
-        except OSError:
+        except OSError as exc:
             if proc.poll() is not None or time.monotonic() > deadline:
-                os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
-                raise AssertionError("run-srs.sh did not serve:\n" + (base / "run-srs.log").read_text()[-4000:])
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                log_text = (base / "run-srs.log").read_text()[-4000:]
+                raise AssertionError("run-srs.sh did not serve:\n" + log_text) from exc
             time.sleep(0.3)
     yield url
     os.killpg(proc.pid, signal.SIGTERM)

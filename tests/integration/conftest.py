@@ -171,7 +171,8 @@ def live_stack(request, tmp_path_factory):
         REDIS_URL=TEST_REDIS_URL,
         UPLOAD_FOLDER=settings["UPLOAD_FOLDER"],
         TEMPORARY_UPLOAD_FOLDER=settings["TEMPORARY_UPLOAD_FOLDER"],
-        RATELIMIT_ENABLED=False,  # these tests log the same users in many times; limits have their own tests
+        RATELIMIT_ENABLED=False,
+        LEADERBOARD_CACHE_TIME=5,  # these tests log the same users in many times; limits have their own tests
     )
     with app.app_context():
         upgrade()

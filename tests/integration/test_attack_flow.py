@@ -70,9 +70,19 @@ def test_example_attack_scores_well_and_uniform_scores_half(stack, round_one, tm
     other = round_one["alice"].team_id
     test = pd.read_csv(io.BytesIO(_download(carol).read(f"team_{other}_test.csv.zip")), compression="zip")
     uniform = uniform_attack_csv(other, test["capture_id"].unique())
+    headers = factories.api_token(round_one["carol"])
+    api = stack.app.test_client()
+
+    def carol_row():
+        rows = api.get("/api/v1/leaderboard?round=1", headers=headers).get_json()["rows"]
+        return next(r for r in rows if r["team_name"] == "cha-di")
+
+    assert carol_row()["attack_performance"] is None  # now cached for LEADERBOARD_CACHE_TIME
     result = wait_finished(carol, _submission_id(upload(carol, "/attack/", data=uniform)))
     assert result["status"] == "succeeded", result["error"]
     assert result["results"]["scores"][0]["roc_auc"] == pytest.approx(0.5, abs=1e-12)
+    # recording the result cleared the cache: the leaderboard shows it at once, 10 x 0.5
+    assert carol_row()["attack_performance"] == pytest.approx(5.0)
 
     # the attacker sees its score on its team page; the defender sees how well it was attacked
     assert f"{score['roc_auc']:.3f}" in alice.get("/team/al-bo").get_data(as_text=True)

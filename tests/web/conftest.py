@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, limiter
 
 
 @pytest.fixture
@@ -24,6 +24,7 @@ def make_app(tmp_path) -> Iterator[Callable[..., Flask]]:
             "CELERY_BROKER_URL": "memory://",
             "CELERY_ALWAYS_EAGER": True,
         }
+        limiter.reset()
         app = create_app("testing", **(settings | overrides))
         ctx = app.app_context()
         ctx.push()

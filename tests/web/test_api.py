@@ -165,6 +165,7 @@ def test_put_competition_without_token_is_401(client, admin):
     [
         {"phase": "Holiday"},
         {"phase": 2},
+        {"phase": None},
         {"registration_open": "yes"},
         {"registration_open": 1},
         {"phase": "Attack", "registration_open": "false"},

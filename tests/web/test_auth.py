@@ -252,3 +252,14 @@ def test_login_rate_limit_is_per_account(make_app):
     # Another account is not.
     assert client.post("/login", data={"username": "bob", "password": "secret-pw"}).status_code == 302
     assert is_logged_in(client)
+
+
+def test_login_page_and_token_endpoint_share_one_budget_per_account(make_app):
+    app = make_app(LOGIN_LIMIT_PER_ACCOUNT="3 per minute")
+    make_user("alice")
+    client = app.test_client()
+    for _ in range(2):
+        assert client.post("/login", data={"username": "alice", "password": "wrong"}).status_code == 200
+    assert client.post("/api/v1/tokens", auth=("alice", "wrong")).status_code == 401
+    blocked = client.post("/api/v1/tokens", auth=("alice", "secret-pw"))
+    assert blocked.status_code == 429 and blocked.get_json()["error"] == "too_many_requests"

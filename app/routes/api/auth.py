@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, current_app, g, jsonify, request
+from flask import abort, g, jsonify, request
 from flask_login import current_user
 
-from app.extensions import limiter
+from app import ratelimits
 from app.models import User
 from app.routes.api import bp
 from app.services import accounts
-
-
-def _basic_account_key() -> str:
-    auth = request.authorization
-    return "login:" + ((auth.parameters.get("username") or "") if auth else "").strip().casefold()
 
 
 def token_required(view):
@@ -57,8 +52,8 @@ def api_user() -> User:
 
 
 @bp.post("/tokens")
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], key_func=_basic_account_key)
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"])
+@ratelimits.per_account
+@ratelimits.per_address
 def create_token():
     """Exchange HTTP Basic username:password for a bearer token."""
     auth = request.authorization

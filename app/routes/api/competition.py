@@ -36,6 +36,8 @@ def put_competition():
         abort(400, 'Send a JSON object with "phase" and/or "registration_open".')
     phase = None
     if "phase" in body:
+        if not isinstance(body["phase"], str):
+            abort(400, '"phase" must be one of "Defence", "Attack", "Both", "None" (a string).')
         try:
             phase = competition.parse_phase(body["phase"])
         except ValueError as exc:
