@@ -437,9 +437,10 @@ def _capture_key(cell_id: np.ndarray, rep: np.ndarray) -> np.ndarray:
     return cell_code.astype(np.int64) * len(rep_values) + rep_code
 
 
-def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start of every run of equal keys and whether the key changes between consecutive rows."""
-    change = key[1:] != key[:-1]
+def _runs(cell_id: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start of every run of rows of one capture, and whether the capture changes between consecutive rows."""
+    change = cell_id[1:] != cell_id[:-1]
+    change |= rep[1:] != rep[:-1]
     return np.concatenate(([0], np.flatnonzero(change) + 1)), change
 
 
@@ -452,21 +453,23 @@ def group_captures(traces: DefenceTraces) -> tuple[DefenceTraces, Captures]:
     if len(traces) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return traces, Captures(empty, empty, empty, empty)
-    key = _capture_key(traces.cell_id, traces.rep)
-    start, change = _runs(key)
-    run_key = key[start]
+    start, change = _runs(traces.cell_id, traces.rep)
+    run_key = _capture_key(traces.cell_id[start], traces.rep[start])
     order = np.argsort(run_key, kind="stable")
     if len(run_key) > 1 and np.any(run_key[order[1:]] == run_key[order[:-1]]):
+        # A capture's rows are spread over the file: sort every row (slow path, rare).
+        key = _capture_key(traces.cell_id, traces.rep)
         rows = np.argsort(traces.timestamp, kind="stable")
         rows = rows[np.argsort(key[rows], kind="stable")]
+        del key
         traces = traces.take(rows)
-        start, change = _runs(key[rows])
+        start, change = _runs(traces.cell_id, traces.rep)
         order = np.arange(len(start))
     else:
         backwards = np.flatnonzero((traces.timestamp[1:] < traces.timestamp[:-1]) & ~change) + 1
         if len(backwards):
             traces = _sort_runs_by_time(traces, start, np.unique(np.searchsorted(start, backwards, "right") - 1))
-    del key, change
+    del change
     length = np.diff(np.append(start, len(traces)))
     start, length = start[order], length[order]
     return traces, Captures(traces.cell_id[start], traces.rep[start], start, length)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask import g
 
 from app.extensions import db
 from app.models import CompetitionState, Phase
@@ -11,7 +12,16 @@ STATE_ID = 1
 
 
 def get_state() -> CompetitionState:
-    """The state row, created with defaults on first use."""
+    """The state row, created with defaults on first use; read once per request or task (kept on `g`)."""
+    state = g.get("competition_state")
+    if state is not None and state in db.session:
+        return state
+    state = _load_state()
+    g.competition_state = state
+    return state
+
+
+def _load_state() -> CompetitionState:
     state = db.session.get(CompetitionState, STATE_ID)
     if state is None:
         state = CompetitionState(id=STATE_ID, current_round=0, phase=Phase.NONE, registration_open=True)

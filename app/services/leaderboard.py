@@ -85,12 +85,12 @@ def _plot(rows: list[dict], title: str) -> tuple[str, list[dict]]:
 
 
 def _cached(key: str, compute) -> dict:
-    cached = leaderboard_cache.get(key)
-    if cached is not None:
-        return json.loads(cached)
-    value = compute()
-    leaderboard_cache.put(key, json.dumps(value).encode())
-    return value
+    return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(compute()).encode()))
+
+
+def cached_html(key: str, render) -> str:
+    """A rendered fragment of a leaderboard page, cached and cleared with the leaderboard itself."""
+    return leaderboard_cache.get_or_compute(f"html:{key}", lambda: render().encode()).decode()
 
 
 def round_board(number: int) -> dict:

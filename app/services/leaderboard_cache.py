@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 from flask import current_app
@@ -34,6 +35,36 @@ def put(key: str, value: bytes) -> None:
         _client().set(PREFIX + key, value, px=int(current_app.config["LEADERBOARD_CACHE_TIME"] * 1000))
     except redis.exceptions.RedisError as exc:
         log.warning("leaderboard cache unavailable: %s", exc)
+
+
+def get_or_compute(key: str, compute, wait: float = 2.0) -> bytes:
+    """The cached value of key, or compute() it once: when it expires under load, one process recomputes
+    (it holds a short Redis lock) while the others wait for its result, instead of all computing at once."""
+    value = get(key)
+    if value is not None:
+        return value
+    if current_app.config["LEADERBOARD_CACHE_TIME"] <= 0:
+        return compute()
+    lock = PREFIX + "lock:" + key
+    try:
+        owner = _client().set(lock, b"1", nx=True, px=int(wait * 1000))
+    except redis.exceptions.RedisError:
+        owner = True  # no Redis: compute without coordination
+    if not owner:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            value = get(key)
+            if value is not None:
+                return value
+    value = compute()
+    put(key, value)
+    if owner:
+        try:
+            _client().delete(lock)
+        except redis.exceptions.RedisError:
+            pass
+    return value
 
 
 def clear_leaderboard() -> None:

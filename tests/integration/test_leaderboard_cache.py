@@ -38,3 +38,31 @@ def test_every_web_process_shares_the_cache_until_it_is_cleared_or_expires(stack
     assert performance(second) == pytest.approx(7.0)
     factories.make_attack(m_ab, 0.6)
     wait_for(lambda: performance(second) == pytest.approx(6.0), timeout=10, what="the cache to expire")
+
+
+def test_an_expired_board_is_recomputed_once_however_many_ask(stack):
+    import threading
+    import time
+
+    from app.services.leaderboard_cache import get_or_compute
+
+    calls = []
+
+    def compute() -> bytes:
+        calls.append(1)
+        time.sleep(0.3)  # a slow board: the others must wait for it rather than compute it too
+        return b"board"
+
+    results = []
+
+    def ask():
+        with stack.app.app_context():
+            results.append(get_or_compute("stampede-test", compute))
+
+    threads = [threading.Thread(target=ask) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [b"board"] * 20
+    assert len(calls) == 1
