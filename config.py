@@ -49,6 +49,10 @@ class Config:
     RESULT_BACKEND = os.environ.get("RESULT_BACKEND") or "redis://localhost:6379/0"
     # Redis for the rate limiter and the leaderboard cache; the broker's Redis unless told otherwise.
     REDIS_URL = os.environ.get("REDIS_URL") or CELERY_BROKER_URL
+    # Prefix of this deployment's Redis keys and name of its task queue: several deployments (or test runs)
+    # can share one Redis without reading each other's caches or taking each other's tasks.
+    REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX") or "srs:"
+    CELERY_TASK_QUEUE = os.environ.get("CELERY_TASK_QUEUE") or "celery"
 
     UPLOAD_FOLDER = _path("UPLOAD_FOLDER", "uploads")
     TEMPORARY_UPLOAD_FOLDER = _path("TEMPORARY_UPLOAD_FOLDER", "tmp_uploads")
@@ -95,6 +99,7 @@ class Config:
     LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS") or "300 per 5 minutes"
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL
+    RATELIMIT_KEY_PREFIX = REDIS_KEY_PREFIX + "limits"
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
 

@@ -66,8 +66,13 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.config_from_object(
         {
             "broker_url": app.config["CELERY_BROKER_URL"],
+            # Celery lets the CELERY_BROKER_URL variable override broker_url; these keep the app's config
+            # (which reads that same variable by default) authoritative when an app is given another broker.
+            "broker_read_url": app.config["CELERY_BROKER_URL"],
+            "broker_write_url": app.config["CELERY_BROKER_URL"],
             "result_backend": app.config["RESULT_BACKEND"],
             "task_ignore_result": True,
+            "task_default_queue": app.config["CELERY_TASK_QUEUE"],
             # A worker that dies mid-task hands the task back; the Submission row counts the attempts.
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,

@@ -7,7 +7,6 @@ import socket
 from pathlib import Path
 
 import pytest
-import redis
 
 from app import create_app
 from app.extensions import db, limiter
@@ -24,6 +23,11 @@ def skip_or_fail(reason: str):
     if REQUIRE_ALL:
         pytest.fail(reason + " (SRS_REQUIRE_ALL=1: nothing may skip)")
     pytest.skip(reason)
+
+
+def run_namespace() -> str:
+    """A name unique to this test run, for its Redis keys and task queue: runs sharing a Redis stay apart."""
+    return f"srs-test-{os.getpid()}"
 
 
 def free_port() -> int:
@@ -91,16 +95,3 @@ def alice(app):
 @pytest.fixture
 def admin(app):
     return factories.make_user("admin", admin=True)
-
-
-@pytest.fixture
-def redis_url():
-    """A Redis database the suite owns: flushed before and after."""
-    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        skip_or_fail(f"no Redis at {TEST_REDIS_URL}: run ./run-redis.sh")
-    client.flushdb()
-    yield TEST_REDIS_URL
-    client.flushdb()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 import zipfile
@@ -10,17 +9,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import sqlalchemy as sa
-from billiard.exceptions import SoftTimeLimitExceeded
 from flask import current_app, send_file
 from sqlalchemy.orm import joinedload
 
 from app.evaluation.attack import score_attack
 from app.evaluation.errors import ValidationError
 from app.extensions import db
-from app.models import Attack, Match, Submission, SubmissionKind, Team
+from app.models import Attack, Match, Submission, SubmissionKind, SubmissionStatus, Team
 from app.services import competition, leaderboard_cache, mail, submissions
-
-log = logging.getLogger(__name__)
 
 
 def targets(team_id: int, round_number: int) -> list[Match]:
@@ -99,52 +95,50 @@ def run_evaluation(submission_id: int) -> None:
     submission = submissions.start(submission_id)
     if submission is None:
         return
-    storage = current_app.extensions["storage"]
     matches = {m.defender_team_id: m for m in targets(submission.team_id, submission.round)}
-    try:
-        if not matches:
-            raise ValidationError(f"Your team has no target in round {submission.round}: there is nothing to score.")
-        with ExitStack() as paths:
-            verification = {
-                team_id: paths.enter_context(storage.local_path(m.defence.verification_key))
-                for team_id, m in matches.items()
-            }
-            submissions.set_progress(submission, "scoring")
-            result = score_attack(
-                paths.enter_context(storage.local_path(submission.file_key)),
-                verification,
-                nb_classes=current_app.config["NB_CLASSES"],
-                max_uncompressed_bytes=current_app.config["MAX_UNCOMPRESSED_BYTES"],
-            )
-        attacks = [
-            Attack(
-                match_id=matches[team_id].id,
-                submission_id=submission.id,
-                accuracy=score.accuracy,
-                top5_accuracy=score.top5_accuracy,
-                roc_auc=score.roc_auc,
-            )
-            for team_id, score in result.scores.items()
-        ]
-        results = {
-            "checks": [c.to_dict() for c in result.checks],
-            "scores": [
-                {**score.to_dict(), "team_name": matches[team_id].defender.name}
-                for team_id, score in sorted(result.scores.items())
-            ],
-        }
-        submissions.succeed(submission, results, *attacks)
-    except ValidationError as exc:
-        submissions.fail(submission, exc.message, {"checks": [c.to_dict() for c in exc.checks]})
-    except SoftTimeLimitExceeded:
-        submissions.fail(submission, "The evaluation took too long and was stopped: " + submissions.INTERNAL_ERROR)
-    except Exception:
-        log.exception("attack submission %s failed", submission.id)
-        submissions.fail(submission, submissions.INTERNAL_ERROR)
+    with submissions.recording_failures(submission):
+        _score(submission, matches)
     submission = submissions.reload(submission)
-    if submission.status.value == "succeeded":
+    if submission.status is SubmissionStatus.SUCCEEDED:
         leaderboard_cache.clear_leaderboard()
     notify(submission)
+
+
+def _score(submission: Submission, matches: dict[int, Match]) -> None:
+    """Score the upload against each covered target's verification set and record one Attack per match."""
+    storage = current_app.extensions["storage"]
+    if not matches:
+        raise ValidationError(f"Your team has no target in round {submission.round}: there is nothing to score.")
+    with ExitStack() as paths:
+        verification = {
+            team_id: paths.enter_context(storage.local_path(m.defence.verification_key))
+            for team_id, m in matches.items()
+        }
+        submissions.set_progress(submission, "scoring")
+        result = score_attack(
+            paths.enter_context(storage.local_path(submission.file_key)),
+            verification,
+            nb_classes=current_app.config["NB_CLASSES"],
+            max_uncompressed_bytes=current_app.config["MAX_UNCOMPRESSED_BYTES"],
+        )
+    attacks = [
+        Attack(
+            match_id=matches[team_id].id,
+            submission_id=submission.id,
+            accuracy=score.accuracy,
+            top5_accuracy=score.top5_accuracy,
+            roc_auc=score.roc_auc,
+        )
+        for team_id, score in result.scores.items()
+    ]
+    results = {
+        "checks": [c.to_dict() for c in result.checks],
+        "scores": [
+            {**score.to_dict(), "team_name": matches[team_id].defender.name}
+            for team_id, score in sorted(result.scores.items())
+        ],
+    }
+    submissions.succeed(submission, results, *attacks)
 
 
 def notify(submission: Submission) -> None:

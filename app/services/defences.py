@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
-from billiard.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from app.evaluation.defence import DefenceSettings, evaluate_defence
-from app.evaluation.errors import ValidationError
-from app.models import Defence, Submission
+from app.models import Defence, Submission, SubmissionStatus
 from app.services import leaderboard_cache, mail, submissions
-
-log = logging.getLogger(__name__)
 
 
 def defence_settings(config: dict) -> DefenceSettings:
@@ -41,56 +36,56 @@ def run_evaluation(submission_id: int) -> None:
     tmp_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=tmp_root, prefix=f"defence-{submission.id}-"))
     stored: list[str] = []
-    seed = secrets.randbits(62)
     try:
-        with storage.local_path(submission.file_key) as upload:
-            result = evaluate_defence(
-                upload,
-                work,
-                team_id=submission.team_id,
-                settings=defence_settings(current_app.config),
-                seed=seed,
-                progress=lambda stage: submissions.set_progress(submission, stage),
-            )
-        keys = {}
-        for name, path in (
-            ("train", result.train_path),
-            ("test", result.test_path),
-            ("verification", result.verification_path),
-        ):
-            # Keyed by submission: a new defence never overwrites the files a round pinned.
-            keys[name] = f"defences/{submission.id}/{path.name}"
-            storage.save(keys[name], path, move=True)
-            stored.append(keys[name])
-        defence = Defence(
-            team_id=submission.team_id,
-            submission_id=submission.id,
-            utility_score=result.utility_score,
-            utility=result.utility,
-            seed=seed,
-            train_key=keys["train"],
-            test_key=keys["test"],
-            verification_key=keys["verification"],
-            train_size=storage.size(keys["train"]),
-            test_size=storage.size(keys["test"]),
-        )
-        submissions.succeed(submission, result.to_dict(), defence)
-    except ValidationError as exc:
-        submissions.fail(submission, exc.message, {"checks": [c.to_dict() for c in exc.checks]})
-    except SoftTimeLimitExceeded:
-        submissions.fail(submission, "The evaluation took too long and was stopped: " + submissions.INTERNAL_ERROR)
-    except Exception:
-        log.exception("defence submission %s failed", submission.id)
-        submissions.fail(submission, submissions.INTERNAL_ERROR)
+        with submissions.recording_failures(submission):
+            _evaluate(submission, work, stored)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     submission = submissions.reload(submission)
-    if submission.status.value == "failed":
+    if submission.status is SubmissionStatus.SUCCEEDED:
+        leaderboard_cache.clear_leaderboard()
+    else:
         for key in stored:
             storage.delete(key)
-    else:
-        leaderboard_cache.clear_leaderboard()
     notify(submission)
+
+
+def _evaluate(submission: Submission, work: Path, stored: list[str]) -> None:
+    """Check, measure and split the upload; store the three sets and record the Defence (keys go to `stored`)."""
+    storage = current_app.extensions["storage"]
+    seed = secrets.randbits(62)
+    with storage.local_path(submission.file_key) as upload:
+        result = evaluate_defence(
+            upload,
+            work,
+            team_id=submission.team_id,
+            settings=defence_settings(current_app.config),
+            seed=seed,
+            progress=lambda stage: submissions.set_progress(submission, stage),
+        )
+    keys = {}
+    for name, path in (
+        ("train", result.train_path),
+        ("test", result.test_path),
+        ("verification", result.verification_path),
+    ):
+        # Keyed by submission: a new defence never overwrites the files a round pinned.
+        keys[name] = f"defences/{submission.id}/{path.name}"
+        storage.save(keys[name], path, move=True)
+        stored.append(keys[name])
+    defence = Defence(
+        team_id=submission.team_id,
+        submission_id=submission.id,
+        utility_score=result.utility_score,
+        utility=result.utility,
+        seed=seed,
+        train_key=keys["train"],
+        test_key=keys["test"],
+        verification_key=keys["verification"],
+        train_size=storage.size(keys["train"]),
+        test_size=storage.size(keys["test"]),
+    )
+    submissions.succeed(submission, result.to_dict(), defence)
 
 
 def notify(submission: Submission) -> None:

@@ -9,7 +9,6 @@ import redis
 from flask import current_app
 
 log = logging.getLogger(__name__)
-PREFIX = "srs:leaderboard:"
 
 
 def _client() -> redis.Redis:
@@ -20,9 +19,13 @@ def _client() -> redis.Redis:
     return client
 
 
+def _prefix() -> str:
+    return current_app.config["REDIS_KEY_PREFIX"] + "leaderboard:"
+
+
 def get(key: str) -> bytes | None:
     try:
-        return _client().get(PREFIX + key)
+        return _client().get(_prefix() + key)
     except redis.exceptions.RedisError as exc:
         log.warning("leaderboard cache unavailable: %s", exc)
         return None
@@ -32,7 +35,7 @@ def put(key: str, value: bytes) -> None:
     if current_app.config["LEADERBOARD_CACHE_TIME"] <= 0:
         return
     try:
-        _client().set(PREFIX + key, value, px=int(current_app.config["LEADERBOARD_CACHE_TIME"] * 1000))
+        _client().set(_prefix() + key, value, px=int(current_app.config["LEADERBOARD_CACHE_TIME"] * 1000))
     except redis.exceptions.RedisError as exc:
         log.warning("leaderboard cache unavailable: %s", exc)
 
@@ -45,7 +48,7 @@ def get_or_compute(key: str, compute, wait: float = 2.0) -> bytes:
         return value
     if current_app.config["LEADERBOARD_CACHE_TIME"] <= 0:
         return compute()
-    lock = PREFIX + "lock:" + key
+    lock = _prefix() + "lock:" + key
     try:
         owner = _client().set(lock, b"1", nx=True, px=int(wait * 1000))
     except redis.exceptions.RedisError:
@@ -71,7 +74,7 @@ def clear_leaderboard() -> None:
     """Forget every cached leaderboard (called as soon as a defence or attack result is recorded)."""
     try:
         client = _client()
-        keys = list(client.scan_iter(PREFIX + "*"))
+        keys = list(client.scan_iter(_prefix() + "*"))
         if keys:
             client.delete(*keys)
     except redis.exceptions.RedisError as exc:

@@ -71,6 +71,7 @@ def generate_round(number: int, matches_per_team: int) -> list[Match]:
     pairs = draw_matches([t.id for t, _ in plan.players], plan.matches_per_team, seed, avoid=previous)
     pinned = {t.id: d.id for t, d in plan.players}
     db.session.add(Round(number=number, seed=seed))
+    db.session.flush()  # the round row first: matches reference it
     matches = [Match(round=number, attacker_team_id=a, defender_team_id=d, defence_id=pinned[d]) for a, d in pairs]
     db.session.add_all(matches)
     state.current_round = number

@@ -6,11 +6,14 @@ import hashlib
 import logging
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from billiard.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
@@ -178,6 +181,24 @@ def fail(submission: Submission, message: str, results: dict[str, Any] | None = 
     submission.progress = None
     submission.finished_at = utcnow()
     db.session.commit()
+
+
+@contextmanager
+def recording_failures(submission: Submission) -> Iterator[None]:
+    """Run an evaluation; any error ends in a recorded failure with a reason a student can read.
+
+    A ValidationError records its message and checks; a time limit or a bug records an internal error
+    (the bug is logged). Nothing propagates: the task always ends with the submission finished.
+    """
+    try:
+        yield
+    except ValidationError as exc:
+        fail(submission, exc.message, {"checks": [c.to_dict() for c in exc.checks]})
+    except SoftTimeLimitExceeded:
+        fail(submission, "The evaluation took too long and was stopped: " + INTERNAL_ERROR)
+    except Exception:
+        log.exception("%s submission %s failed", submission.kind.value, submission.id)
+        fail(submission, INTERNAL_ERROR)
 
 
 def sweep() -> dict[str, int]:

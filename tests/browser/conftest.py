@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ROOT, free_port, skip_or_fail
+from tests.conftest import ROOT, free_port, run_namespace, skip_or_fail
 
 pytestmark = pytest.mark.browser
 BROWSER_REDIS_URL = os.environ.get("TEST_BROWSER_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
 def live_server(tmp_path_factory):
     """./run-srs.sh --demo with its own settings, one per test module; yields the base URL, then stops it."""
     try:
-        redis.Redis.from_url(BROWSER_REDIS_URL, socket_connect_timeout=1).flushdb()
+        redis.Redis.from_url(BROWSER_REDIS_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError:
         skip_or_fail(f"no Redis at {BROWSER_REDIS_URL}")
     base = tmp_path_factory.mktemp("site")
@@ -55,6 +55,8 @@ def live_server(tmp_path_factory):
         "FLASK_RUN_PORT": str(port),
         "SECRET_KEY": "browser-test-secret",
         "SRS_WORKER_CONCURRENCY": "1",
+        "CELERY_TASK_QUEUE": f"{run_namespace()}-browser-{port}",
+        "REDIS_KEY_PREFIX": f"{run_namespace()}-browser-{port}:",
     }
     log = (base / "run-srs.log").open("wb")
     proc = subprocess.Popen(

@@ -9,18 +9,25 @@ import pytest
 EVALUATION = Path(__file__).resolve().parents[2] / "app" / "evaluation"
 FORBIDDEN_ROOTS = {"flask", "celery", "sqlalchemy", "werkzeug", "redis"}
 ALLOWED_THIRD_PARTY = {"numpy", "pandas", "pyarrow", "sklearn", "matplotlib"}
-MODULES = sorted(EVALUATION.glob("*.py"))
+MODULES = sorted(EVALUATION.rglob("*.py"))  # subpackages too: the rule holds for every module below
+
+
+def package_of(path: Path) -> list[str]:
+    """Package of a module below app/evaluation; app.evaluation for a file elsewhere."""
+    parts = path.parent.relative_to(EVALUATION).parts if path.is_relative_to(EVALUATION) else ()
+    return ["app", "evaluation", *parts]
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
     """(line, absolute module name) of every import in a module of app.evaluation."""
     found = []
+    package = package_of(path)
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against app.evaluation
-                base = ["app", "evaluation"][: 3 - node.level] if node.level <= 2 else []
+            if node.level:  # relative: resolve against the module's package
+                base = package[: len(package) + 1 - node.level] if node.level <= len(package) else []
                 name = ".".join([*base, node.module] if node.module else base) or "."
             else:
                 name = node.module or ""
@@ -41,13 +48,13 @@ def test_the_evaluation_package_has_modules():
     assert EVALUATION / "__init__.py" in MODULES
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.relative_to(EVALUATION).as_posix())
 def test_no_framework_or_app_imports(path):
     bad = [f"line {line}: {name}" for line, name in imported_modules(path) if is_forbidden(name)]
-    assert not bad, f"{path.name} must stay pure but imports {bad}"
+    assert not bad, f"{path.relative_to(EVALUATION)} must stay pure but imports {bad}"
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.relative_to(EVALUATION).as_posix())
 def test_only_stdlib_and_the_scientific_stack(path):
     allowed = set(sys.stdlib_module_names) | ALLOWED_THIRD_PARTY | {"app"}
     bad = [
@@ -55,7 +62,9 @@ def test_only_stdlib_and_the_scientific_stack(path):
         for line, name in imported_modules(path)
         if name.split(".")[0] not in allowed and not is_forbidden(name)
     ]
-    assert not bad, f"{path.name} imports outside the stdlib and numpy/pandas/pyarrow/sklearn/matplotlib: {bad}"
+    assert not bad, (
+        f"{path.relative_to(EVALUATION)} imports outside the stdlib and numpy/pandas/pyarrow/sklearn/matplotlib: {bad}"
+    )
 
 
 def test_the_checker_catches_forbidden_imports():
@@ -74,3 +83,9 @@ def test_the_checker_resolves_relative_imports(tmp_path):
     names = [name for _, name in imported_modules(module)]
     assert names == ["app.evaluation", "app.evaluation.errors", "app.models"]
     assert [is_forbidden(name) for name in names] == [False, False, True]
+
+
+def test_subpackages_are_walked_and_resolve_their_own_relative_imports():
+    assert EVALUATION / "defence" / "__init__.py" in MODULES
+    assert package_of(EVALUATION / "defence" / "checks.py") == ["app", "evaluation", "defence"]
+    assert package_of(EVALUATION / "errors.py") == ["app", "evaluation"]

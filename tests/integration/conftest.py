@@ -22,7 +22,7 @@ from flask_migrate import upgrade
 from app import create_app
 from app.extensions import db
 from app.services import maintenance
-from tests.conftest import ROOT, TEST_REDIS_URL, free_port, skip_or_fail
+from tests.conftest import ROOT, TEST_REDIS_URL, free_port, run_namespace, skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +141,7 @@ def live_stack(request, tmp_path_factory):
         r.ping()
     except redis.exceptions.ConnectionError:
         skip_or_fail(f"no Redis at {TEST_REDIS_URL}: run ./run-redis.sh")
-    r.flushdb()
+    namespace = f"{run_namespace()}-{request.param}"
 
     mailbox = MailBox()
     smtp_port = free_port()
@@ -161,6 +161,8 @@ def live_stack(request, tmp_path_factory):
         "MAIL_DEFAULT_SENDER": "srs@example.org",
         "SECRET_KEY": "live-stack-secret",
         "SRS_CONFIG": "development",
+        "CELERY_TASK_QUEUE": namespace,
+        "REDIS_KEY_PREFIX": namespace + ":",
     }
     env = {**os.environ, **settings}
     app = create_app(
@@ -171,6 +173,8 @@ def live_stack(request, tmp_path_factory):
         REDIS_URL=TEST_REDIS_URL,
         UPLOAD_FOLDER=settings["UPLOAD_FOLDER"],
         TEMPORARY_UPLOAD_FOLDER=settings["TEMPORARY_UPLOAD_FOLDER"],
+        CELERY_TASK_QUEUE=namespace,
+        REDIS_KEY_PREFIX=namespace + ":",
         RATELIMIT_ENABLED=False,
         LEADERBOARD_CACHE_TIME=5,  # these tests log the same users in many times; limits have their own tests
     )
@@ -188,7 +192,9 @@ def live_stack(request, tmp_path_factory):
     controller.stop()
     with app.app_context():
         db.engine.dispose()
-    r.flushdb()
+    stale = list(r.scan_iter(namespace + "*"))
+    if stale:
+        r.delete(*stale)
 
 
 @pytest.fixture

@@ -40,7 +40,8 @@ def round_one(stack):
     admin = logged_in(stack.app, "boss")
     page = admin.get("/generate_matches/").get_data(as_text=True)
     assert "al-bo" in page and "cha-di" in page
-    assert admin.post("/generate_matches/", data={"round": 1}).status_code == 302
+    response = admin.post("/generate_matches/", data={"round": 1})
+    assert response.status_code == 302, response.get_data(as_text=True)
     assert admin.post("/generate_matches/", data={"round": 1}).status_code == 409  # never twice
     admin.post("/set_phase/", data={"phase": "Attack"})
     return {"clients": clients, "alice": alice, "carol": carol, "admin": admin}

@@ -1,0 +1,252 @@
+"""Checks of an attack upload a student can act on: columns, rows, types, targets, captures, probabilities.
+
+Row numbers in messages are line numbers of the CSV file, the header being line 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from app.evaluation.errors import CheckResult
+
+MAX_EXAMPLES = 5
+SUM_TOLERANCE = 1e-6
+
+
+def proba_columns(nb_classes: int) -> list[str]:
+    """Return the probability column names of an attack upload, `proba_class_1` .. `proba_class_{nb_classes}`."""
+    return [f"proba_class_{c}" for c in range(1, nb_classes + 1)]
+
+
+def _line(row: int) -> int:
+    """Line number in the CSV of a 0-based data row (the header is line 1)."""
+    return int(row) + 2
+
+
+def _check_columns(columns: list[str], expected: list[str]) -> CheckResult:
+    present = set(columns)
+    missing = [name for name in expected if name not in present]
+    allowed = set(expected)
+    unexpected = [name for name in dict.fromkeys(columns) if name not in allowed]
+    duplicated = [name for name in dict.fromkeys(columns) if columns.count(name) > 1]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing column(s): {', '.join(missing[:MAX_EXAMPLES])}")
+    if unexpected:
+        shown = ", ".join(repr(name) for name in unexpected[:MAX_EXAMPLES])
+        hint = " (an unnamed column is usually a DataFrame index: write with index=False)"
+        problems.append(f"{len(unexpected)} unexpected column(s): {shown}" + (hint if "" in unexpected else ""))
+    if duplicated:
+        problems.append(f"duplicated column(s): {', '.join(duplicated[:MAX_EXAMPLES])}")
+    if not problems:
+        return CheckResult("columns", True, "The columns are the expected ones.")
+    nb_classes = len(expected) - 2
+    message = (
+        f"Columns: {'; '.join(problems)}. The header must be exactly team_id, capture_id and "
+        f"proba_class_1 .. proba_class_{nb_classes}, in any order."
+    )
+    examples = (
+        [f"missing {name}" for name in missing[:MAX_EXAMPLES]]
+        + [f"unexpected {name!r}" for name in unexpected[:MAX_EXAMPLES]]
+        + [f"duplicated {name}" for name in duplicated[:MAX_EXAMPLES]]
+    )[:MAX_EXAMPLES]
+    return CheckResult("columns", False, message, len(missing) + len(unexpected) + len(duplicated), examples)
+
+
+def _check_not_empty(table: pa.Table) -> CheckResult:
+    if table.num_rows:
+        return CheckResult("rows", True, f"The file has {table.num_rows} rows.")
+    return CheckResult("rows", False, "The file has a header but no rows: add one row per test capture.", 0, [])
+
+
+def _check_types(table: pa.Table, nb_classes: int) -> tuple[CheckResult, np.ndarray, np.ndarray, np.ndarray]:
+    """Check cell types and convert: int64 team and capture ids, float64 probabilities (rows × classes)."""
+    problems: list[str] = []  # (line, column, value) descriptions, in column order
+    count = 0
+    empty = 0
+
+    def convert(name: str, integer: bool) -> np.ndarray | None:
+        nonlocal count, empty
+        column = table.column(name)
+        nulls = column.null_count
+        if nulls:
+            rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
+            empty += len(rows)
+            count += len(rows)
+            problems.extend(f"line {_line(r)}, {name}: empty" for r in rows[:MAX_EXAMPLES])
+            return None
+        kind = column.type
+        if pa.types.is_integer(kind):
+            values = column.to_numpy().astype(np.int64 if integer else np.float64)
+            return values
+        if pa.types.is_floating(kind):
+            values = column.to_numpy().astype(np.float64)
+            if not integer:
+                return values
+            bad = ~(np.isfinite(values) & (values == np.round(values)))
+            if bad.any():
+                return _bad(name, values, bad, "not an integer")
+            return values.astype(np.int64)
+        # Text (or booleans, dates...): show the cells that are not numbers.
+        text = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object).astype(str)
+        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+        if integer:
+            bad = ~(np.isfinite(numbers) & (numbers == np.round(numbers)))
+        else:
+            spelled_nan = text.str.strip().str.lower().isin(["nan", "-nan", "+nan"]).to_numpy()
+            bad = np.isnan(numbers) & ~spelled_nan
+        if bad.any():
+            what = "not an integer" if integer else "not a number"
+            return _bad(name, text.to_numpy(), bad, what)
+        # Numbers pyarrow did not infer (e.g. padded with spaces) are accepted as pandas reads them.
+        return numbers.astype(np.int64) if integer else numbers
+
+    def _bad(name: str, values: np.ndarray, bad: np.ndarray, what: str) -> None:
+        nonlocal count
+        rows = np.flatnonzero(bad)
+        count += len(rows)
+        problems.extend(f"line {_line(r)}, {name}: {values[r]!r} is {what}" for r in rows[:MAX_EXAMPLES])
+        return None
+
+    team_ids = convert("team_id", integer=True)
+    capture_ids = convert("capture_id", integer=True)
+    probas = [convert(name, integer=False) for name in proba_columns(nb_classes)]
+    if problems:
+        parts = []
+        if empty:
+            parts.append(f"{empty} empty cell(s)")
+        if count - empty:
+            parts.append(f"{count - empty} cell(s) of the wrong type")
+        message = (
+            f"Types: {' and '.join(parts)}. team_id and capture_id must be integers and every "
+            "proba_class_* a number, with no empty cell (pandas writes NaN as an empty cell)."
+        )
+        check = CheckResult("types", False, message, count, problems[:MAX_EXAMPLES])
+        empty_array = np.empty(0)
+        return check, empty_array, empty_array, empty_array
+    proba = np.column_stack(probas) if probas else np.empty((table.num_rows, 0))
+    check = CheckResult("types", True, "Ids are integers and probabilities are numbers.")
+    return check, team_ids, capture_ids, proba
+
+
+def _check_targets(team_ids: np.ndarray, targets: set[int]) -> CheckResult:
+    found, counts = np.unique(team_ids, return_counts=True)
+    unknown = [(int(t), int(c)) for t, c in zip(found, counts, strict=True) if int(t) not in targets]
+    listed = ", ".join(str(t) for t in sorted(targets)) or "none"
+    if not unknown:
+        covered = ", ".join(str(int(t)) for t in found)
+        return CheckResult("targets", True, f"The file covers targets {covered} (yours: {listed}).")
+    message = (
+        f"Targets: {len(unknown)} team_id(s) are not among your targets this round "
+        f"({', '.join(str(t) for t, _ in unknown[:MAX_EXAMPLES])}). Your targets are: {listed}; "
+        "keep only rows for these teams."
+    )
+    examples = [f"team_id {t} ({c} rows)" for t, c in unknown[:MAX_EXAMPLES]]
+    return CheckResult("targets", False, message, len(unknown), examples)
+
+
+def _check_captures(
+    team_ids: np.ndarray,
+    capture_ids: np.ndarray,
+    truths: dict[int, tuple[np.ndarray, np.ndarray]],
+) -> list[CheckResult]:
+    missing: list[str] = []
+    unknown: list[str] = []
+    duplicated: list[str] = []
+    counts = {"missing": 0, "unknown": 0, "duplicated": 0}
+    for team_id, (true_ids, _) in truths.items():
+        ids = capture_ids[team_ids == team_id]
+        values, freq = np.unique(ids, return_counts=True)
+        dups = values[freq > 1]
+        lost = np.setdiff1d(true_ids, values, assume_unique=True)
+        extra = np.setdiff1d(values, true_ids, assume_unique=True)
+        counts["missing"] += len(lost)
+        counts["unknown"] += len(extra)
+        counts["duplicated"] += len(dups)
+        missing.extend(f"team {team_id}: capture_id {c}" for c in lost[:MAX_EXAMPLES])
+        unknown.extend(f"team {team_id}: capture_id {c}" for c in extra[:MAX_EXAMPLES])
+        duplicated.extend(
+            f"team {team_id}: capture_id {c} ({n} rows)"
+            for c, n in zip(dups[:MAX_EXAMPLES], freq[freq > 1][:MAX_EXAMPLES], strict=True)
+        )
+
+    def result(name: str, examples: list[str], ok: str, problem: str) -> CheckResult:
+        n = counts[name.split("_")[0]]
+        if not n:
+            return CheckResult(name, True, ok)
+        return CheckResult(name, False, problem.format(n=n), n, examples[:MAX_EXAMPLES])
+
+    return [
+        result(
+            "missing_captures",
+            missing,
+            "Every test capture of the covered targets has a row.",
+            "Missing captures: {n} capture_id(s) of your targets' test sets have no row. Give one "
+            "row for every capture_id of the test set of each team you cover.",
+        ),
+        result(
+            "unknown_captures",
+            unknown,
+            "Every capture_id belongs to its team's test set.",
+            "Unknown captures: {n} capture_id(s) are not in the test set of the team_id on their "
+            "row. Check that each row's team_id matches the test file its capture_id came from.",
+        ),
+        result(
+            "duplicated_captures",
+            duplicated,
+            "Every capture appears once.",
+            "Duplicated captures: {n} capture_id(s) appear on more than one row for the same team. "
+            "Keep exactly one row per capture.",
+        ),
+    ]
+
+
+def _check_probabilities(proba: np.ndarray, team_ids: np.ndarray, capture_ids: np.ndarray) -> list[CheckResult]:
+    def where(row: int) -> str:
+        return f"line {_line(row)} (team {team_ids[row]}, capture {capture_ids[row]})"
+
+    def worst_column(row: int, bad: Callable[[np.ndarray], np.ndarray]) -> str:
+        column = int(np.flatnonzero(bad(proba[row]))[0])
+        return f"proba_class_{column + 1} = {float(proba[row, column])!r}"
+
+    finite = np.isfinite(proba)
+    nonfinite_rows = np.flatnonzero(~finite.all(axis=1))
+    in_range = (proba >= 0.0) & (proba <= 1.0)  # False for NaN, which is reported above
+    out_rows = np.flatnonzero(finite.all(axis=1) & ~in_range.all(axis=1))
+    sums = proba.sum(axis=1)
+    unnormalised = np.flatnonzero(finite.all(axis=1) & (np.abs(sums - 1.0) > SUM_TOLERANCE))
+
+    checks = []
+    if len(nonfinite_rows):
+        examples = [f"{where(r)}: {worst_column(r, lambda v: ~np.isfinite(v))}" for r in nonfinite_rows[:MAX_EXAMPLES]]
+        message = (
+            f"Probabilities: {len(nonfinite_rows)} row(s) hold NaN or infinite values. Every "
+            "probability must be a finite number between 0 and 1."
+        )
+        checks.append(CheckResult("finite", False, message, len(nonfinite_rows), examples))
+    else:
+        checks.append(CheckResult("finite", True, "Every probability is finite."))
+    if len(out_rows):
+        examples = [f"{where(r)}: {worst_column(r, lambda v: (v < 0) | (v > 1))}" for r in out_rows[:MAX_EXAMPLES]]
+        message = (
+            f"Probabilities: {len(out_rows)} row(s) hold values below 0 or above 1. Use "
+            "probabilities (e.g. predict_proba), not scores or log-probabilities."
+        )
+        checks.append(CheckResult("range", False, message, len(out_rows), examples))
+    else:
+        checks.append(CheckResult("range", True, "Every probability is within [0, 1]."))
+    if len(unnormalised):
+        examples = [f"{where(r)}: sum = {float(sums[r])!r}" for r in unnormalised[:MAX_EXAMPLES]]
+        message = (
+            f"Probabilities: {len(unnormalised)} row(s) do not sum to 1 (tolerance "
+            f"{SUM_TOLERANCE:g}). Each row's probabilities over all classes must sum to 1: divide "
+            "each row by its sum and write with enough digits."
+        )
+        checks.append(CheckResult("sum", False, message, len(unnormalised), examples))
+    else:
+        checks.append(CheckResult("sum", True, "Every row sums to 1."))
+    return checks
