@@ -19,7 +19,8 @@ from tests.conftest import ROOT, free_port, run_namespace, skip_or_fail
 pytestmark = pytest.mark.browser
 BROWSER_REDIS_URL = os.environ.get("TEST_BROWSER_REDIS_URL", "redis://127.0.0.1:6379/14")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots go to test-artifacts/ (ignored by git); SRS_SCREENSHOTS=docs/screenshots refreshes the README's.
+SCREENSHOTS = ROOT / os.environ.get("SRS_SCREENSHOTS", "test-artifacts/screenshots")
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
