@@ -54,20 +54,38 @@ def api_token(user: User) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def make_defence(team: Team, utility_score: float = 5.0) -> Defence:
-    """A successful defence row (no files behind it: for pages and rankings, not downloads)."""
-    user = team.members[0] if team.members else make_user(f"member-of-{team.id}", team=team.name)
+def make_submission(
+    team: Team,
+    user: User,
+    *,
+    kind: SubmissionKind = SubmissionKind.DEFENCE,
+    filename: str = "d.zip",
+    status: SubmissionStatus = SubmissionStatus.QUEUED,
+    round: int = 0,
+) -> Submission:
+    """A submission row (no file behind it)."""
     submission = Submission(
-        kind=SubmissionKind.DEFENCE,
+        kind=kind,
         team_id=team.id,
         user_id=user.id,
-        original_filename="d.zip",
+        round=round,
+        original_filename=filename,
         sha256="0" * 64,
         size=1,
-        status=SubmissionStatus.SUCCEEDED,
+        status=status,
     )
     db.session.add(submission)
-    db.session.flush()
+    db.session.commit()
+    return submission
+
+
+def _member(team: Team) -> User:
+    return team.members[0] if team.members else make_user(f"member-of-{team.id}", team=team.name)
+
+
+def make_defence(team: Team, utility_score: float = 5.0) -> Defence:
+    """A successful defence row (no files behind it: for pages and rankings, not downloads)."""
+    submission = make_submission(team, _member(team), status=SubmissionStatus.SUCCEEDED)
     defence = Defence(
         team_id=team.id,
         submission_id=submission.id,
@@ -85,8 +103,8 @@ def make_defence(team: Team, utility_score: float = 5.0) -> Defence:
 
 def make_round(number: int, pairs: list[tuple[Team, Team]]) -> list[Match]:
     """Round `number` with the given (attacker, defender) pairs, pinned to each defender's latest defence."""
-
     db.session.add(Round(number=number, seed=number))
+    db.session.flush()
     matches = []
     for attacker, defender in pairs:
         defence = db.session.scalar(
@@ -104,19 +122,9 @@ def make_round(number: int, pairs: list[tuple[Team, Team]]) -> list[Match]:
 def make_attack(match: Match, roc_auc: float) -> Attack:
     """A scored attack of a match."""
     attacker = db.session.get(Team, match.attacker_team_id)
-    user = attacker.members[0] if attacker.members else make_user(f"member-of-{attacker.id}", team=attacker.name)
-    submission = Submission(
-        kind=SubmissionKind.ATTACK,
-        team_id=attacker.id,
-        user_id=user.id,
-        round=match.round,
-        original_filename="a.zip",
-        sha256="0" * 64,
-        size=1,
-        status=SubmissionStatus.SUCCEEDED,
+    submission = make_submission(
+        attacker, _member(attacker), kind=SubmissionKind.ATTACK, status=SubmissionStatus.SUCCEEDED, round=match.round
     )
-    db.session.add(submission)
-    db.session.flush()
     attack = Attack(
         match_id=match.id, submission_id=submission.id, accuracy=roc_auc / 2, top5_accuracy=roc_auc, roc_auc=roc_auc
     )

@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Attack, Defence, Match, Round, Submission, SubmissionKind, Team, User
+from app.models import Attack, Defence, Match, Round, Submission, Team, User
 from app.services import accounts, competition
+from tests import factories
 from tests.factories import make_user
 
 DEMO = {
@@ -45,34 +46,9 @@ def make_played_round(number: int = 1) -> None:
     """A round with one match, its pinned defence and one attack, as generation and scoring would leave them."""
     alice = accounts.find_user("alice") or make_user("alice", team="al-bo")
     charlie = accounts.find_user("charlie") or make_user("charlie", team="cha-di")
-    upload = Submission(
-        kind=SubmissionKind.DEFENCE,
-        team_id=charlie.team_id,
-        user_id=charlie.id,
-        original_filename="d.zip",
-        sha256="0" * 64,
-        size=1,
-    )
-    db.session.add(upload)
-    db.session.flush()
-    defence = Defence(
-        team_id=charlie.team_id,
-        submission_id=upload.id,
-        utility_score=0.5,
-        utility={},
-        seed=1,
-        train_key="t",
-        test_key="u",
-        verification_key="v",
-    )
-    db.session.add_all([defence, Round(number=number, seed=7)])
-    db.session.flush()
-    match = Match(round=number, attacker_team_id=alice.team_id, defender_team_id=charlie.team_id, defence_id=defence.id)
-    db.session.add(match)
-    db.session.flush()
-    db.session.add(Attack(match_id=match.id, submission_id=upload.id, accuracy=0.1, top5_accuracy=0.2, roc_auc=0.6))
-    competition.get_state().current_round = number
-    db.session.commit()
+    factories.make_defence(charlie.team, 0.5)
+    (match,) = factories.make_round(number, [(alice.team, charlie.team)])
+    factories.make_attack(match, 0.6)
 
 
 # create-admin
@@ -159,7 +135,7 @@ def test_flush_matches(app, runner):
     assert (count(Match), count(Attack), count(Round)) == (0, 0, 0)
     assert competition.get_state().current_round == 0
     assert count(User) == users_before
-    assert count(Defence) == 1 and count(Submission) == 1  # history stays
+    assert count(Defence) == 1 and count(Submission) == 2  # history stays: the defence and the attack uploads
 
 
 def test_flush_matches_answered_no_keeps_them(app, runner):

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from app.extensions import db
-from app.models import Submission, SubmissionKind, Team, User, utcnow
+from app.models import utcnow
 from app.services import accounts, competition
-from tests.factories import api_token, make_user
+from tests.factories import api_token, make_submission, make_user
 
 API = "/api/v1"
 
@@ -33,20 +33,6 @@ def api_error(response, status: int) -> str:
 def stored_state():
     db.session.expire_all()
     return competition.get_state()
-
-
-def make_submission(team: Team, user: User) -> Submission:
-    submission = Submission(
-        kind=SubmissionKind.DEFENCE,
-        team_id=team.id,
-        user_id=user.id,
-        original_filename="d.zip",
-        sha256="0" * 64,
-        size=1,
-    )
-    db.session.add(submission)
-    db.session.commit()
-    return submission
 
 
 # Tokens

@@ -8,9 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.extensions import db
-from app.models import Submission, SubmissionKind, Team, User
-from tests.factories import make_user
+from tests.factories import make_submission, make_user
 
 
 def text(fragment: str) -> str:
@@ -35,20 +33,6 @@ def banner(response) -> str:
 
 def nav_links(response) -> list[str]:
     return [text(a) for a in re.findall(r"<a[^>]*>(.*?)</a>", element(response, "nav", 'aria-label="Main"'), re.S)]
-
-
-def make_submission(team: Team, user: User, filename: str = "my-defence.zip") -> Submission:
-    submission = Submission(
-        kind=SubmissionKind.DEFENCE,
-        team_id=team.id,
-        user_id=user.id,
-        original_filename=filename,
-        sha256="0" * 64,
-        size=1,
-    )
-    db.session.add(submission)
-    db.session.commit()
-    return submission
 
 
 @pytest.mark.parametrize("path", ["/", "/index"])
@@ -150,7 +134,7 @@ def test_team_page_of_an_unknown_team_is_404(client, auth, alice):
 def test_team_history_only_for_members_and_admins(client, auth, alice, admin, viewer, sees_history):
     bob = make_user("bob", team="al-bo")
     make_user("charlie", team="cha-di")
-    make_submission(alice.team, bob, "secret-defence.zip")
+    make_submission(alice.team, bob, filename="secret-defence.zip")
     auth.login(viewer)
     shown = page_text(client.get("/team/al-bo"))
     assert "alice" in shown  # every viewer sees the members
