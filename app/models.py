@@ -41,6 +41,10 @@ class SubmissionKind(enum.StrEnum):
     DEFENCE = "defence"
     ATTACK = "attack"
 
+    @property
+    def verb(self) -> str:
+        return "upload a defence" if self is SubmissionKind.DEFENCE else "attack"
+
 
 class SubmissionStatus(enum.StrEnum):
     QUEUED = "queued"

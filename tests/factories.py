@@ -131,3 +131,9 @@ def make_attack(match: Match, roc_auc: float) -> Attack:
     db.session.add(attack)
     db.session.commit()
     return attack
+
+
+def round_matches(number: int) -> list[Match]:
+    """A round's matches as stored now."""
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(Match).where(Match.round == number).order_by(Match.id)))

@@ -20,9 +20,7 @@ def index():
     state = competition.get_state()
     matches = []
     try:
-        submissions.check_phase(SubmissionKind.ATTACK)
-        if current_user.team is None:
-            raise submissions.UploadRefused(403, "no_team", "You must belong to a team to attack.")
+        submissions.check_may_upload(SubmissionKind.ATTACK, current_user)
         matches = attacks.targets(current_user.team_id, state.current_round)
         if request.args.get("download") and matches:
             return attacks.send_attack_sets(current_user.team_id, state.current_round)

@@ -36,9 +36,9 @@ def submit(user, upload) -> Submission:
 
     Raises UploadRefused 409 when the phase is closed or the team has no target this round.
     """
-    submissions.check_phase(SubmissionKind.ATTACK)
+    submissions.check_may_upload(SubmissionKind.ATTACK, user)
     round_number = competition.get_state().current_round
-    if user.team_id is not None and not targets(user.team_id, round_number):
+    if not targets(user.team_id, round_number):
         raise submissions.UploadRefused(
             409, "no_target", f"Your team has no target in round {round_number}: there is nothing to attack."
         )
@@ -55,13 +55,13 @@ def attack_sets(team_id: int, round_number: int) -> str | None:
     The zip holds team_{id}_train.csv.zip and team_{id}_test.csv.zip per target (id = the defender's team id)
     and nothing else. The files are already compressed, so they are stored as they are.
     """
-    matches = targets(team_id, round_number)
-    if not matches:
-        return None
     storage = current_app.extensions["storage"]
     key = sets_key(team_id, round_number)
     if storage.exists(key):
         return key
+    matches = targets(team_id, round_number)
+    if not matches:
+        return None
     tmp_root = Path(current_app.config["TEMPORARY_UPLOAD_FOLDER"])
     tmp_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp_root, prefix="sets-") as work:

@@ -7,11 +7,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import current_app
 
 from app.evaluation.defence import DefenceSettings, evaluate_defence
+from app.extensions import db
 from app.models import Defence, Submission, SubmissionStatus
 from app.services import leaderboard_cache, mail, submissions
+
+
+def latest_defence(team_id: int | None) -> Defence | None:
+    """The team's latest accepted defence (the one the next round will pin)."""
+    return db.session.scalar(sa.select(Defence).where(Defence.team_id == team_id).order_by(Defence.id.desc()))
 
 
 def defence_settings(config: dict) -> DefenceSettings:

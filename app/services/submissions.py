@@ -76,16 +76,22 @@ def check_phase(kind: SubmissionKind) -> None:
         )
 
 
+def check_may_upload(kind: SubmissionKind, user: User) -> None:
+    """UploadRefused when uploads (and downloads) of this kind are closed (409) or user has no team (403)."""
+    check_phase(kind)
+    if user.team_id is None:
+        raise UploadRefused(403, "no_team", f"You must belong to a team to {kind.verb}.")
+
+
 def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | None) -> Submission:
     """Check and store an upload, record it as queued, commit, and enqueue its evaluation.
 
-    Raises UploadRefused (409 phase closed, 422 not a usable zip, 413 too large) before anything is recorded.
+    Raises UploadRefused (409 phase closed, 403 no team, 422 not a usable zip, 413 too large) before anything
+    is recorded.
     """
-    check_phase(kind)
+    check_may_upload(kind, user)
     if upload is None or not upload.filename:
         raise UploadRefused(400, "no_file", "No file was sent: choose a .zip file in the form field 'file'.")
-    if user.team is None:
-        raise UploadRefused(403, "no_team", "You must belong to a team to upload.")
     tmp_root = Path(current_app.config["TEMPORARY_UPLOAD_FOLDER"])
     tmp_root.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(dir=tmp_root, prefix="upload-"))

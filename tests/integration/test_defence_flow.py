@@ -100,6 +100,7 @@ def test_bad_defence_fails_with_its_message(stack, team, csv_text, expected):
     assert failed and any(expected in (c["message"] + " ".join(c["examples"])) for c in failed), failed
     msgs = wait_for(lambda: stack.mailbox.messages, timeout=30, what="the failure mail")
     assert "refused" in msgs[0]["Subject"]
+    assert expected in mail_text(msgs[0])  # the mail names the failed check too
 
 
 def test_not_a_zip_is_refused_at_once(stack, team):

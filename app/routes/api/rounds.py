@@ -42,11 +42,9 @@ def get_attack_sets():
     """The zip of this round's targets' train and test sets."""
     user = api_user()
     try:
-        submissions.check_phase(SubmissionKind.ATTACK)
+        submissions.check_may_upload(SubmissionKind.ATTACK, user)
     except submissions.UploadRefused as exc:
         return jsonify(error=exc.code, message=exc.message), exc.status
-    if user.team_id is None:
-        abort(403, "You must belong to a team to attack.")
     response = attacks.send_attack_sets(user.team_id, competition.get_state().current_round)
     if response is None:
         abort(404, "Your team has no target in the current round.")
