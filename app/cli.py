@@ -1,4 +1,4 @@
-"""Staff commands: `flask create-admin`, `populate-test-users`, `flush-matches`, `flush-db`, `sweep-submissions`."""
+"""Staff commands: `flask create-admin`, `move-student`, `populate-test-users`, `flush-matches`, `flush-db`, ..."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from app.services import accounts, maintenance, submissions
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_admin, populate_test_users, flush_matches, flush_db, sweep_submissions):
+    for command in (create_admin, move_student, populate_test_users, flush_matches, flush_db, sweep_submissions):
         app.cli.add_command(command)
 
 
@@ -24,6 +24,19 @@ def create_admin(username: str, email: str, password: str) -> None:
     except accounts.AccountError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Admin {username} created.")
+
+
+@click.command("move-student")
+@click.argument("username")
+@click.argument("team")
+@click.option("--create", is_flag=True, help="Create TEAM when it does not exist.")
+def move_student(username: str, team: str, create: bool) -> None:
+    """Move a student into TEAM (no join code needed: staff decide)."""
+    try:
+        moved_to = accounts.move_student(username, team, create=create)
+    except accounts.AccountError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{username} is now in team {moved_to.name}.")
 
 
 @click.command("populate-test-users")

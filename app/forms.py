@@ -9,23 +9,36 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Regexp
 
 from app.models import Phase
+from app.services.accounts import USERNAME_RE, USERNAME_RULE
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired()])
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired()])
     remember_me = BooleanField("Remember me")
     submit = SubmitField("Sign in")
 
 
 class RegistrationForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    username = StringField(
+        "Username",
+        filters=[_strip],
+        validators=[
+            DataRequired("Choose a username."),
+            Regexp(USERNAME_RE, message="A username has " + USERNAME_RULE),
+        ],
+    )
     email = StringField("E-mail", validators=[DataRequired(), Email(check_deliverability=False), Length(max=120)])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=128)])
     password2 = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
     sciper = StringField("SCIPER", validators=[DataRequired(), Regexp(r"^\d{6}$", message="A SCIPER is 6 digits.")])
     team_select = SelectField("Team", validate_choice=False)
     new_team_name = StringField("New team name", validators=[Length(max=64)])
+    join_code = StringField("Team join code", validators=[Length(max=64)])
     submit = SubmitField("Register")
 
 

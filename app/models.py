@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,15 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.extensions import db, login
 
 TEAM_SIZE = 2
+# Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand is not mistyped.
+JOIN_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+JOIN_CODE_GROUPS = 3  # three groups of four: 60 random bits
+
+
+def new_join_code() -> str:
+    """A random team join code such as 7K2M-QX9D-R4TB."""
+    groups = ("".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(4)) for _ in range(JOIN_CODE_GROUPS))
+    return "-".join(groups)
 
 
 def utcnow() -> datetime:
@@ -65,6 +75,8 @@ def canonical_username(username: str) -> str:
 class Team(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # Members hand it to a teammate: joining a team needs it (the team's consent).
+    join_code: Mapped[str] = mapped_column(sa.String(32), default=new_join_code)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     members: Mapped[list[User]] = relationship(back_populates="team", order_by="User.id")

@@ -6,12 +6,20 @@ from flask import current_app, request
 
 from app.extensions import limiter
 
+TOKEN_ENDPOINT = "api.create_token"
+
 
 def login_account_key() -> str:
-    """The account a login attempt names, from the form or from HTTP Basic, trimmed and case-folded."""
-    username = request.form.get("username")
-    if username is None and request.authorization is not None:
-        username = request.authorization.parameters.get("username")
+    """The account a login attempt authenticates as, trimmed and case-folded.
+
+    The token endpoint authenticates with HTTP Basic only, so its key is the Basic user and nothing else: a
+    form field sent beside it (a decoy) must not pick another budget. The login page reads its form.
+    """
+    if request.endpoint == TOKEN_ENDPOINT:
+        auth = request.authorization
+        username = auth.parameters.get("username") if auth is not None and auth.type == "basic" else None
+    else:
+        username = request.form.get("username")
     return "login-account:" + (username or "").strip().casefold()
 
 

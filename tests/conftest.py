@@ -78,7 +78,7 @@ class AuthActions:
         return self._client.post("/login", data={"username": username, "password": password})
 
     def logout(self):
-        return self._client.get("/logout")
+        return self._client.post("/logout")
 
 
 @pytest.fixture

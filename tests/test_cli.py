@@ -78,6 +78,13 @@ def test_created_admin_can_use_the_admin_pages(app, runner):
     assert client.get("/set_phase/").status_code == 200
 
 
+def test_create_admin_with_an_invalid_username_fails(app, runner):
+    result = create_admin(runner, "the boss", "--email", "boss@example.org", "--password", "pw")
+    assert result.exit_code != 0
+    assert "A username has 3 to 32 characters" in result.output
+    assert accounts.find_user("the boss") is None
+
+
 @pytest.mark.parametrize("username", ["alice", " Alice "])
 def test_create_admin_with_a_taken_username_fails(app, runner, alice, username):
     result = create_admin(runner, username, "--email", "other@example.org", "--password", "pw")
@@ -91,6 +98,50 @@ def test_create_admin_with_a_taken_email_fails(app, runner, alice):
     assert result.exit_code != 0
     assert "already registered" in result.output
     assert accounts.find_user("boss") is None
+
+
+# move-student
+
+
+def team_of(username: str) -> str | None:
+    db.session.expire_all()
+    user = accounts.find_user(username)
+    return user.team.name if user.team else None
+
+
+def test_move_student_into_a_team_with_a_free_place(app, runner, alice):
+    make_user("dave", team="da-ve")
+    result = runner.invoke(args=["move-student", "dave", "al-bo"])
+    assert result.exit_code == 0, result.output
+    assert "dave is now in team al-bo." in result.output
+    assert team_of("dave") == "al-bo"
+
+
+def test_move_student_into_a_new_team(app, runner, alice):
+    assert runner.invoke(args=["move-student", "alice", "fresh"]).exit_code != 0
+    result = runner.invoke(args=["move-student", "alice", "fresh", "--create"])
+    assert result.exit_code == 0, result.output
+    assert team_of("alice") == "fresh"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nobody", "al-bo"], "No user nobody."),
+        (["carol", "nobody"], "No team nobody: check the name, or pass --create to create it."),
+        (["carol", "full"], "Team full already has 2 members: move one out first."),
+        (["admin", "al-bo"], "admin is an admin"),
+    ],
+)
+def test_move_student_refusals(app, runner, alice, args, message):
+    make_user("carol", team="ca-ro")
+    make_user("f1", team="full")
+    make_user("f2", team="full")
+    make_user("admin", admin=True)
+    result = runner.invoke(args=["move-student", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert team_of("carol") == "ca-ro"
 
 
 # populate-test-users

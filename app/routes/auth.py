@@ -9,7 +9,7 @@ from flask_login import current_user, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
 from app import ratelimits
-from app.forms import LoginForm, RegistrationForm
+from app.forms import ConfirmForm, LoginForm, RegistrationForm
 from app.services import accounts, competition
 
 bp = Blueprint("auth", __name__)
@@ -34,8 +34,8 @@ def login():
         return redirect(url_for("main.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.find_user(form.username.data)
-        if user is None or not user.check_password(form.password.data):
+        user = accounts.authenticate(form.username.data, form.password.data)
+        if user is None:
             flash("Invalid username or password.", "error")
             return render_template("auth/login.html", form=form), 200
         login_user(user, remember=form.remember_me.data)
@@ -43,11 +43,17 @@ def login():
     return render_template("auth/login.html", form=form)
 
 
-@bp.route("/logout")
+@bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    """Sign out."""
-    logout_user()
-    return redirect(url_for("main.index"))
+    """Sign out by POST with the CSRF token; a GET (a link, a prefetch, another site's image) only asks."""
+    form = ConfirmForm()
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    if form.validate_on_submit():
+        logout_user()
+        flash("You are logged out.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/logout.html", form=form)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -71,6 +77,7 @@ def register():
                     sciper=form.sciper.data,
                     team_select=form.team_select.data or accounts.NEW_TEAM,
                     new_team_name=form.new_team_name.data or "",
+                    join_code=form.join_code.data or "",
                 )
             )
         except accounts.AccountError as exc:

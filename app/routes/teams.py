@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import db
+from app.forms import ConfirmForm
 from app.models import Team
-from app.services import submissions, teams
+from app.services import accounts, submissions, teams
 
 bp = Blueprint("teams", __name__)
 
@@ -22,6 +23,27 @@ def team(team_name: str):
     history = None
     if is_insider:
         history = submissions.team_submissions(team, page=request.args.get("page", 1, type=int))
+    # The join code is the team's consent to a new member: only members see it (and can renew it).
+    join_code_form = ConfirmForm() if current_user.team_id == team.id else None
     return render_template(
-        "teams/team.html", team=team, overview=teams.team_overview(team), history=history, is_insider=is_insider
+        "teams/team.html",
+        team=team,
+        overview=teams.team_overview(team),
+        history=history,
+        is_insider=is_insider,
+        join_code_form=join_code_form,
     )
+
+
+@bp.post("/team/<team_name>/join_code")
+@login_required
+def renew_join_code(team_name: str):
+    """Members replace their team's join code; the old one stops working."""
+    team = db.first_or_404(sa.select(Team).where(Team.name == team_name))
+    if current_user.team_id != team.id:
+        abort(403, "Only the team's members can renew its join code.")
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "The form expired or lacks its security token: reload the page and try again.")
+    accounts.renew_join_code(team)
+    flash("Your team has a new join code; the old one no longer works.", "success")
+    return redirect(url_for("teams.team", team_name=team.name))

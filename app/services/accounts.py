@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -11,11 +12,23 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
-from app.models import TEAM_SIZE, ApiToken, Team, User, canonical_username, utcnow
+from app.models import (
+    TEAM_SIZE,
+    ApiToken,
+    Team,
+    User,
+    canonical_username,
+    new_join_code,
+    utcnow,
+)
 
 NEW_TEAM = "New team"
+# Usernames appear in URLs, e-mails and file listings: plain ASCII keeps them unambiguous (no look-alikes).
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+USERNAME_RULE = "3 to 32 characters: ASCII letters, digits, '_', '.' and '-'."
 SCIPER_RE = re.compile(r"^\d{6}$")
 TEAM_NAME_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,62}[\x21-\x7e])?$")
 DEMO_TEAMS = {
@@ -44,10 +57,38 @@ class Registration:
     sciper: str
     team_select: str
     new_team_name: str = ""
+    join_code: str = ""
 
 
 def find_user(username: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.username_canonical == canonical_username(username)))
+
+
+_dummy_hash: str | None = None
+
+
+def _unknown_user_hash() -> str:
+    """A real hash of a random password, so that unknown names cost a login as much as known ones."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = generate_password_hash(secrets.token_urlsafe(16))
+    return _dummy_hash
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The user these credentials name, or None; the password is hashed either way (no timing signal)."""
+    user = find_user(username or "")
+    password_ok = check_password_hash(user.password_hash if user else _unknown_user_hash(), password or "")
+    return user if user is not None and password_ok else None
+
+
+def check_username(username: str) -> str:
+    username = (username or "").strip()
+    if not username:
+        raise AccountError("username", "Choose a username.")
+    if not USERNAME_RE.match(username):
+        raise AccountError("username", "A username has " + USERNAME_RULE)
+    return username
 
 
 def check_username_free(username: str) -> None:
@@ -83,6 +124,24 @@ def check_team_name(name: str) -> str:
     return name
 
 
+def normalize_join_code(code: str) -> str:
+    """Upper case, separators dropped, look-alikes mapped (O->0, I/L->1), regrouped as XXXX-XXXX-XXXX."""
+    raw = "".join(c for c in (code or "").upper() if c.isalnum()).translate(str.maketrans("OIL", "011"))
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def join_code_matches(team: Team, code: str) -> bool:
+    """Constant-time comparison of a typed code with the team's code."""
+    return hmac.compare_digest(normalize_join_code(code).encode(), team.join_code.encode())
+
+
+def renew_join_code(team: Team) -> str:
+    """Give the team a new join code (the old one stops working) and commit."""
+    team.join_code = new_join_code()
+    db.session.commit()
+    return team.join_code
+
+
 def joinable_teams() -> list[Team]:
     """Student teams with a free place, by name (the choices of the registration form)."""
     teams = db.session.scalars(sa.select(Team).options(selectinload(Team.members)).order_by(Team.name))
@@ -94,9 +153,7 @@ def register_user(reg: Registration) -> User:
 
     Raises AccountError naming the field at fault.
     """
-    username = reg.username.strip()
-    if not username:
-        raise AccountError("username", "Choose a username.")
+    username = check_username(reg.username)
     check_username_free(username)
     check_email_free(reg.email)
     check_sciper(reg.sciper)
@@ -109,6 +166,14 @@ def register_user(reg: Registration) -> User:
             raise AccountError("team_select", "This team does not exist: pick one from the list or create a new team.")
         if team.is_full:
             raise AccountError("team_select", f"Team {team.name} already has {TEAM_SIZE} members: pick another team.")
+        if not (reg.join_code or "").strip():
+            raise AccountError(
+                "join_code", f"Enter team {team.name}'s join code: a member finds it on the team's page."
+            )
+        if not join_code_matches(team, reg.join_code):
+            raise AccountError(
+                "join_code", f"This is not team {team.name}'s join code: ask a member for the code on the team's page."
+            )
     user = User(
         username=username,
         username_canonical=canonical_username(username),
@@ -126,8 +191,33 @@ def register_user(reg: Registration) -> User:
     return user
 
 
+def move_student(username: str, team_name: str, create: bool = False) -> Team:
+    """Staff move a student into another team (creating it when asked) and commit; raises AccountError."""
+    user = find_user(username)
+    if user is None:
+        raise AccountError("username", f"No user {username}.")
+    if user.is_admin:
+        raise AccountError("username", f"{user.username} is an admin: admins are not in student teams.")
+    team = db.session.scalar(sa.select(Team).where(sa.func.lower(Team.name) == team_name.strip().lower()))
+    if team is None:
+        if not create:
+            raise AccountError("team", f"No team {team_name}: check the name, or pass --create to create it.")
+        team = Team(name=check_team_name(team_name))
+        db.session.add(team)
+    elif team.is_admin_team:
+        raise AccountError("team", f"Team {team.name} is the staff's.")
+    elif user.team_id == team.id:
+        raise AccountError("team", f"{user.username} is already in team {team.name}.")
+    elif team.is_full:
+        raise AccountError("team", f"Team {team.name} already has {TEAM_SIZE} members: move one out first.")
+    user.team = team
+    db.session.commit()
+    return team
+
+
 def create_admin(username: str, email: str, password: str) -> User:
     """Create an admin account (admins never come through /register) and commit."""
+    username = check_username(username)
     check_username_free(username)
     check_email_free(email)
     admin = User(

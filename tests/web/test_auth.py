@@ -82,9 +82,111 @@ def test_registered_student_can_log_in(client, auth, app):
 
 
 def test_register_joining_a_team_with_a_free_place(client, alice):
-    response = register(client, team_select="al-bo", new_team_name="")
+    response = register(client, team_select="al-bo", new_team_name="", join_code=alice.team.join_code)
     assert response.status_code == 302
     assert [m.username for m in alice.team.members] == ["alice", "carol"]
+
+
+def test_join_code_is_case_and_separator_insensitive(client, alice):
+    typed = alice.team.join_code.lower().replace("-", " ").replace("0", "o").replace("1", "l")
+    assert register(client, team_select="al-bo", new_team_name="", join_code=typed).status_code == 302
+    assert [m.username for m in alice.team.members] == ["alice", "carol"]
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("", "Enter team al-bo's join code: a member finds it on the team's page."),
+        ("   ", "Enter team al-bo's join code"),
+        ("AAAA-BBBB-CCCC", "This is not team al-bo's join code: ask a member for the code on the team's page."),
+    ],
+)
+def test_joining_a_team_without_its_code_is_refused(client, alice, code, message):
+    """Finding: anyone could join any team with a free place, without the member's consent."""
+    before = user_count()
+    response = register(client, team_select="al-bo", new_team_name="", join_code=code)
+    assert response.status_code == 422
+    assert message in text(response)
+    assert user_count() == before
+    assert accounts.find_user("carol") is None
+    assert [m.username for m in alice.team.members] == ["alice"]
+
+
+def test_another_teams_code_does_not_open_a_team(client, alice):
+    other = make_team("other")
+    response = register(client, team_select="al-bo", new_team_name="", join_code=other.join_code)
+    assert response.status_code == 422
+    assert accounts.find_user("carol") is None
+
+
+def test_every_team_gets_its_own_random_friendly_code(client, app):
+    codes = [make_team(f"t{i}").join_code for i in range(20)]
+    assert len(set(codes)) == 20
+    assert all(re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", c) for c in codes)
+
+
+def test_join_code_is_shown_to_members_only(client, auth, alice, admin):
+    make_user("dave", team="da-ve")
+    code = alice.team.join_code
+    auth.login()
+    assert code in text(client.get("/team/al-bo"))
+    assert alice.team.join_code not in text(client.get("/team/da-ve"))
+    dave_code = make_team("da-ve").join_code
+    assert dave_code not in text(client.get("/team/da-ve"))
+    auth.logout()
+    auth.login("admin")
+    assert code not in text(client.get("/team/al-bo"))
+
+
+def test_member_renews_the_join_code_and_the_old_one_stops_working(client, auth, alice):
+    old = alice.team.join_code
+    auth.login()
+    response = client.post("/team/al-bo/join_code")
+    assert response.status_code == 302
+    page = text(client.get("/team/al-bo"))
+    assert "new join code" in page
+    db.session.expire_all()
+    new = alice.team.join_code
+    assert new != old and new in page
+    auth.logout()
+    assert register(client, team_select="al-bo", new_team_name="", join_code=old).status_code == 422
+    assert register(client, team_select="al-bo", new_team_name="", join_code=new).status_code == 302
+
+
+def test_only_members_renew_a_join_code(client, auth, alice):
+    make_user("dave", team="da-ve")
+    old = make_team("da-ve").join_code
+    auth.login()
+    assert client.post("/team/da-ve/join_code").status_code == 403
+    assert client.post("/team/nobody/join_code").status_code == 404
+    db.session.expire_all()
+    assert make_team("da-ve").join_code == old
+
+
+def test_renewing_the_join_code_needs_the_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    alice = make_user("alice", team="al-bo")
+    old = alice.team.join_code
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": "alice", "password": "secret-pw", "csrf_token": token})
+    assert client.post("/team/al-bo/join_code").status_code == 400
+    db.session.expire_all()
+    assert alice.team.join_code == old
+    page = client.get("/team/al-bo").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    assert client.post("/team/al-bo/join_code", data={"csrf_token": token}).status_code == 302
+    db.session.expire_all()
+    assert alice.team.join_code != old
+
+
+def test_api_me_gives_members_their_join_code(client, alice, admin):
+    from tests.factories import api_token
+
+    me = client.get("/api/v1/me", headers=api_token(alice)).get_json()
+    assert me["team_join_code"] == alice.team.join_code
+    assert client.get("/api/v1/me", headers=api_token(admin)).get_json()["team_join_code"] is None
 
 
 def test_register_into_a_full_team_is_refused(client, alice):
@@ -114,6 +216,14 @@ def test_register_into_a_full_team_is_refused(client, alice):
         ({"new_team_name": "new TEAM"}, '"New team" cannot be a team name'),
         ({"new_team_name": "AL-BO"}, "A team with this name exists"),
         ({"password2": "another-password"}, "Passwords differ."),
+        ({"username": ""}, "Choose a username."),
+        ({"username": "ab"}, "A username has 3 to 32 characters: ASCII letters, digits, '_', '.' and '-'."),
+        ({"username": "a" * 33}, "A username has 3 to 32 characters"),
+        ({"username": "carol smith"}, "A username has 3 to 32 characters"),
+        ({"username": "cärol"}, "A username has 3 to 32 characters"),
+        ({"username": "саrol"}, "A username has 3 to 32 characters"),  # Cyrillic look-alikes
+        ({"username": "carol/../x"}, "A username has 3 to 32 characters"),
+        ({"username": "<b>carol</b>"}, "A username has 3 to 32 characters"),
     ],
 )
 def test_register_refused_with_a_message(client, alice, fields, message):
@@ -150,6 +260,37 @@ def test_login_and_logout(client, auth, alice):
     assert "Hi, alice!" in text(client.get("/index"))
     assert "Logout (alice)" in text(client.get("/index"))
     auth.logout()
+    assert not is_logged_in(client)
+
+
+def test_usernames_with_allowed_characters_register(client):
+    assert register(client, username="Carol_B.x-1").status_code == 302
+    assert accounts.find_user("carol_b.x-1") is not None
+
+
+def test_logout_by_get_only_asks(client, auth, alice):
+    """Finding: GET /logout logged out, so any link or image on another site could."""
+    auth.login()
+    page = client.get("/logout")
+    assert page.status_code == 200
+    assert is_logged_in(client)
+    assert re.search(r'<form method="post" action="/logout"', page.get_data(as_text=True))
+    assert "Log out" in text(page)
+
+
+def test_logout_needs_the_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    make_user("alice")
+    client = app.test_client()
+    token_re = r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"'
+    token = re.search(token_re, client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"username": "alice", "password": "secret-pw", "csrf_token": token})
+    assert is_logged_in(client)
+    assert client.post("/logout").status_code == 400
+    assert is_logged_in(client)
+    nav_token = re.search(token_re, client.get("/index").get_data(as_text=True)).group(1)  # the nav's form
+    response = client.post("/logout", data={"csrf_token": nav_token})
+    assert response.status_code == 302
     assert not is_logged_in(client)
 
 

@@ -151,7 +151,7 @@ def test_404_page_is_html(client):
 
 
 def test_405_page_is_html(client):
-    response = client.post("/logout")
+    response = client.post("/index")
     assert response.status_code == 405
     assert response.mimetype == "text/html"
     assert "Error 405" in page_text(response)

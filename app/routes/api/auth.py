@@ -59,8 +59,8 @@ def create_token():
     auth = request.authorization
     if auth is None or auth.type != "basic":
         abort(401, "Send your username and password with HTTP Basic authentication.")
-    user = accounts.find_user(auth.parameters.get("username") or "")
-    if user is None or not user.check_password(auth.parameters.get("password") or ""):
+    user = accounts.authenticate(auth.parameters.get("username") or "", auth.parameters.get("password") or "")
+    if user is None:
         abort(401, "Invalid username or password.")
     row, token = accounts.issue_token(user)
     return jsonify(token=token, expires_at=row.expires_at.isoformat() + "Z"), 201

@@ -18,6 +18,7 @@ def me():
         is_admin=user.is_admin,
         team_id=user.team_id,
         team_name=user.team.name if user.team else None,
+        team_join_code=user.team.join_code if user.team else None,
     )
 
 
