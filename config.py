@@ -10,6 +10,8 @@ load_dotenv(BASE_DIR / ".flaskenv")
 load_dotenv(BASE_DIR / ".env")
 
 DEFAULT_SECRET_KEY = "you-will-never-guess"
+# Keys anyone can read (the old built-in default, .env.example's placeholder): they must never sign sessions.
+PUBLIC_SECRET_KEYS = frozenset({DEFAULT_SECRET_KEY, "change-me-to-a-long-random-string"})
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -42,7 +44,11 @@ def _columns(name: str, default: str) -> list[str]:
 class Config:
     """Settings with defaults that work on a laptop."""
 
-    SECRET_KEY = os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY
+    # Unset: outside production, create_app reads SECRET_KEY_FILE, generating a random key there on first launch.
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    SECRET_KEY_FILE = _path("SECRET_KEY_FILE", "instance/secret_key")
+    # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: none, the headers are ignored).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'app.db'}"
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "redis://localhost:6379/0"
@@ -126,7 +132,7 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
-    """Production refuses the default SECRET_KEY (checked in create_app) and sends secure cookies."""
+    """Production needs SECRET_KEY set, and not to a public value (checked in create_app); secure cookies."""
 
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -11,9 +11,10 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from app import security
 from app.extensions import csrf, db, limiter, login, mail, migrate
 from app.storage import make_storage
-from config import CONFIGS, DEFAULT_SECRET_KEY, Config, ProductionConfig
+from config import CONFIGS, Config, ProductionConfig
 
 
 def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Flask:
@@ -23,8 +24,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     app = Flask(__name__)
     app.config.from_object(config)
     app.config.update(overrides)
-    if issubclass(config, ProductionConfig) and app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
-        raise RuntimeError("Refusing to start in production with the default SECRET_KEY: set SECRET_KEY.")
+    security.configure_secret_key(app, production=issubclass(config, ProductionConfig))
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
@@ -39,6 +39,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     from app import cli, errors, templating
 
     errors.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
     templating.init_app(app)
     configure_logging(app)

@@ -24,8 +24,8 @@ def make_app(tmp_path) -> Iterator[Callable[..., Flask]]:
             "CELERY_BROKER_URL": "memory://",
             "CELERY_ALWAYS_EAGER": True,
         }
-        limiter.reset()
         app = create_app("testing", **(settings | overrides))
+        limiter.reset()  # after create_app: the limiter has no storage before its first init_app
         ctx = app.app_context()
         ctx.push()
         contexts.append(ctx)

@@ -92,12 +92,18 @@ def test_bad_authorization_is_401(client, alice, header):
 
 def test_me_of_a_student_in_a_team(client, alice):
     body = client.get(f"{API}/me", headers=api_token(alice)).get_json()
-    assert body == {"username": "alice", "is_admin": False, "team_id": alice.team.id, "team_name": "al-bo"}
+    assert body == {
+        "username": "alice",
+        "is_admin": False,
+        "team_id": alice.team.id,
+        "team_name": "al-bo",
+        "team_join_code": alice.team.join_code,
+    }
 
 
 def test_me_without_a_team_has_null_team_fields(client, admin):
     body = client.get(f"{API}/me", headers=api_token(admin)).get_json()
-    assert body == {"username": "admin", "is_admin": True, "team_id": None, "team_name": None}
+    assert body == {"username": "admin", "is_admin": True, "team_id": None, "team_name": None, "team_join_code": None}
 
 
 # Competition state

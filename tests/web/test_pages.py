@@ -32,7 +32,9 @@ def banner(response) -> str:
 
 
 def nav_links(response) -> list[str]:
-    return [text(a) for a in re.findall(r"<a[^>]*>(.*?)</a>", element(response, "nav", 'aria-label="Main"'), re.S)]
+    """The nav's links and buttons (logout is a button: it posts a form)."""
+    nav = element(response, "nav", 'aria-label="Main"')
+    return [text(a) for a in re.findall(r"<(?:a|button)\b[^>]*>(.*?)</(?:a|button)>", nav, re.S)]
 
 
 @pytest.mark.parametrize("path", ["/", "/index"])
