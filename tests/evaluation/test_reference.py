@@ -238,3 +238,20 @@ def test_row_order_never_changes_any_result(seed):
         assert results[0] == results[1]
         assert compute_reference(work / "b.zip", SMALL) == reference
     assert files[0] == files[1]
+
+
+def test_cells_without_a_reference_figure_are_left_out_and_none_stays_json():
+    reference = CellMedians((1, 2), (100.0, 0.0), (50.0, 0.0), (150.0, 0.0), (2.0, 0.0), (3, 3))
+    defence = CellMedians(
+        (1, 2, 3), (150.0, 10.0, 1.0), (50.0, 10.0, 1.0), (200.0, 20.0, 2.0), (0.0, 1.0, 1.0), (3, 3, 3)
+    )
+    overheads = compute_overheads(defence, reference)
+    assert overheads.bandwidth_in == pytest.approx(50.0)
+    assert overheads.time == pytest.approx(-100.0)
+    assert overheads.per_cell[2] == {"bandwidth_in": None, "bandwidth_out": None, "bandwidth_total": None, "time": None}
+    assert 3 not in overheads.per_cell, "only cells both have count"
+    zero = CellMedians((1,), (0.0,), (0.0,), (0.0,), (0.0,), (3,))
+    assert compute_overheads(defence, zero).to_dict()["bandwidth_total"] is None
+    json.dumps(compute_overheads(defence, zero).to_dict(), allow_nan=False)
+    with pytest.raises(ValueError, match="no cell in common"):
+        compute_overheads(defence, CellMedians((9,), (1.0,), (1.0,), (2.0,), (1.0,), (3,)))

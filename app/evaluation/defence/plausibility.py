@@ -31,9 +31,10 @@ def _shortfall(what: str, ratio: np.ndarray, cells: np.ndarray, minimum: float) 
         return None
     median = float(np.nanmedian(ratio))
     worst = low[np.argsort(ratio[low], kind="stable")][:MAX_EXAMPLES]
+    verb = "is" if what == "duration" else "are"
     problem = (
-        f"{what} {'is' if what == 'duration' else 'are'} below {_percent(minimum)} of undefended traffic in {len(low)} of {plural(len(cells), 'cell')} "
-        f"(median over cells: {_percent(median)} of the reference)"
+        f"{what} {verb} below {_percent(minimum)} of undefended traffic in {len(low)} of "
+        f"{plural(len(cells), 'cell')} (median over cells: {_percent(median)} of the reference)"
     )
     examples = [f"cell {cells[i]}: {what} {_percent(ratio[i])} of the reference" for i in worst]
     return problem, examples, median
@@ -75,7 +76,9 @@ def check_plausibility(
             problems.append(found[0])
             examples += found[1]
             causes.append(_cause(what, found[2]))
-    small = np.abs(traces.direction_size) < settings.min_packet_bytes
+    size = traces.direction_size
+    small = size < settings.min_packet_bytes  # two boolean passes: no full-size copy of the sizes
+    small &= size > -settings.min_packet_bytes
     nb_small = int(np.count_nonzero(small))
     if nb_small * 100 > len(traces):
         per_cell = np.bincount(traces.cell_id[small] - traces.cell_id.min(), minlength=1)

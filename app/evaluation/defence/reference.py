@@ -117,10 +117,10 @@ def compute_reference(zip_path: Path, settings: DefenceSettings) -> CellMedians:
 class Overheads:
     """A defence's overheads against a reference, in percent: the median over cells, and each cell's."""
 
-    bandwidth_in: float
-    bandwidth_out: float
-    bandwidth_total: float
-    time: float
+    bandwidth_in: float | None
+    bandwidth_out: float | None
+    bandwidth_total: float | None
+    time: float | None
     per_cell: dict[int, dict[str, float | None]]
 
     def to_dict(self) -> dict:
@@ -157,7 +157,7 @@ def compute_overheads(defence: CellMedians, reference: CellMedians) -> Overheads
     (defence median / reference median - 1), in percent; the same figures per cell.
 
     Only cells present in both count. Cells where the reference median is 0 are left out of that figure
-    (None per cell; NaN overall if every cell is left out).
+    (None per cell, and None overall if every cell is left out: JSON columns take no NaN).
 
     Raises:
         ValueError: the defence and the reference have no cell in common.
@@ -167,7 +167,7 @@ def compute_overheads(defence: CellMedians, reference: CellMedians) -> Overheads
     overall = {}
     for name, values in percent.items():
         finite = values[np.isfinite(values)]
-        overall[name] = float(np.median(finite)) if len(finite) else float("nan")
+        overall[name] = float(np.median(finite)) if len(finite) else None
     per_cell = {
         int(cell): {name: (float(values[i]) if np.isfinite(values[i]) else None) for name, values in percent.items()}
         for i, cell in enumerate(cells)
