@@ -89,6 +89,12 @@ class Config:
     MEAN_NB_REP_PER_CLASS = _int("MEAN_NB_REP_PER_CLASS", 32)
     DEVIATION_NB_REP_PER_CLASS = _int("DEVIATION_NB_REP_PER_CLASS", 7)
     ROWS_PER_CAPTURE = _int("ROWS_PER_CAPTURE", 5)
+    # Real uploads hold 1-6 M rows; the cap bounds what a crafted file of short rows makes a worker hold.
+    MAX_ROWS = _int("MAX_ROWS", 20_000_000)
+    # Plausibility against undefended traffic (issue 8): a defence must still carry the pages it loads.
+    PLAUSIBLE_MIN_BYTES_RATIO = _float("PLAUSIBLE_MIN_BYTES_RATIO", 0.5)
+    PLAUSIBLE_MIN_TIME_RATIO = _float("PLAUSIBLE_MIN_TIME_RATIO", 0.5)
+    MIN_PACKET_BYTES = _int("MIN_PACKET_BYTES", 20)
     LEADERBOARD_CACHE_TIME = _float("LEADERBOARD_CACHE_TIME", 5)
     LEADERBOARD_AGGREGATION = os.environ.get("LEADERBOARD_AGGREGATION") or "sum"
     DEFENCE_COLUMNS = _columns("DEFENCE_COLUMNS", "cell_id,rep,direction_size,timestamp")

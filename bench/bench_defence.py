@@ -4,7 +4,9 @@ Run: python bench/bench_defence.py [--no-fail] [--repeat N]
 
 Sizes: the sample upload (1x, 1.5 M rows) and a 4x variant (6.1 M rows) made by playing every capture four
 times in a row (timestamps shifted past the previous copy), so cells, repetitions and captures stay valid
-under the default settings and the full path (read, checks, utility, split, three zips written) runs.
+under the default settings and the full path (read, checks, plausibility and overheads against the sample
+as reference, utility, split, three zips written) runs. The reference's medians are computed once, before
+timing, as the platform stores them once per reference.
 Every measurement runs in a fresh subprocess; peak RSS is that child's VmHWM (its ru_maxrss would inherit
 the parent's peak across exec). Times are best of N, wall clock (the target) and CPU (user + system of the
 child, a steadier figure when other processes share the two cores).
@@ -29,16 +31,19 @@ CHILD = r"""
 import json, os, resource, sys, time, zipfile
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-mode, zip_path, out_dir = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+mode, zip_path, out_dir, reference_path = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5])
 import pyarrow as pa, pyarrow.csv as pa_csv
-from app.evaluation.defence import DefenceSettings, evaluate_defence
+from app.evaluation.defence import CellMedians, DefenceSettings, evaluate_defence
+reference = CellMedians.from_dict(json.loads(reference_path.read_text()))
 start, cpu_start = time.perf_counter(), time.process_time()
 if mode == "floor":
     with zipfile.ZipFile(zip_path) as archive:
         data = archive.read(archive.namelist()[0])
     rows = pa_csv.read_csv(pa.BufferReader(data)).num_rows
 else:
-    rows = evaluate_defence(zip_path, out_dir, team_id=1, settings=DefenceSettings(), seed=1).nb_rows
+    result = evaluate_defence(zip_path, out_dir, team_id=1, settings=DefenceSettings(), seed=1, reference=reference)
+    assert result.overheads is not None
+    rows = result.nb_rows
 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 # VmHWM is this process's own peak; ru_maxrss would inherit the parent's peak across exec.
 status = Path("/proc/self/status").read_text().splitlines()
@@ -80,12 +85,20 @@ def make_variant(source: Path, target: Path, times: int) -> None:
         pa_csv.write_csv(variant, sink)
 
 
-def measure(mode: str, zip_path: Path, repeat: int) -> dict:
+def reference_medians(path: Path) -> dict:
+    """The per-cell medians of undefended traffic, computed once as the platform does."""
+    sys.path.insert(0, str(ROOT))
+    from app.evaluation.defence import DefenceSettings, compute_reference
+
+    return compute_reference(path, DefenceSettings()).to_dict()
+
+
+def measure(mode: str, zip_path: Path, repeat: int, reference: Path) -> dict:
     runs = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as out_dir:
             done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(ROOT), mode, str(zip_path), out_dir],
+                [sys.executable, "-c", CHILD, str(ROOT), mode, str(zip_path), out_dir, str(reference)],
                 capture_output=True,
                 text=True,
             )
@@ -112,9 +125,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         variant = Path(work) / "defence_4x.csv.zip"
         make_variant(SAMPLE, variant, 4)
+        reference = Path(work) / "reference.json"
+        reference.write_text(json.dumps(reference_medians(SAMPLE)))
         for factor, path in ((1, SAMPLE), (4, variant)):
-            floor = measure("floor", path, args.repeat)
-            ours = measure("ours", path, args.repeat)
+            floor = measure("floor", path, args.repeat, reference)
+            ours = measure("ours", path, args.repeat, reference)
             rows.append((factor, floor, ours))
     header = (
         f"{'size':>4} {'rows':>10} {'floor s':>8} {'floor cpu':>9} {'floor MB':>9} {'ours s':>7} {'ours cpu':>8} "

@@ -1,11 +1,29 @@
-"""Inspect uploaded zip archives and read their single CSV member with a cap on decompressed bytes."""
+"""Zip archives: inspect an upload and read its single CSV member with caps; write one-member zips fast."""
 
+import csv
 import io
+import os
+import struct
+import time
 import zipfile
+import zlib
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from app.evaluation.errors import ValidationError
+from .errors import ValidationError
+
+# An upload holds one CSV (plus, at most, folders and an archiver's metadata): a hundred entries is plenty,
+# and refusing more before zipfile parses the central directory keeps a crafted archive cheap to turn down.
+MAX_ZIP_ENTRIES = 100
+# Bytes of central directory allowed per entry: the 46-byte fixed part plus a generous name and extras.
+_DIRECTORY_BYTES_PER_ENTRY = 1024
+_END_RECORD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")
+_DEFLATE_LEVEL = 1  # the sets are written once per upload and downloaded a few times: speed over size
 
 _SUPPORTED_COMPRESSION = {
     zipfile.ZIP_STORED,
@@ -40,8 +58,46 @@ def _unsafe_reason(name: str) -> str | None:
     return None
 
 
+def _declared_entries(path: Path) -> tuple[int, int] | None:
+    """(entries, central directory bytes) declared by the end record, read without parsing the directory.
+
+    None when no end record is found (zipfile then says the file is not a zip).
+    """
+    with open(path, "rb") as stream:
+        size = stream.seek(0, os.SEEK_END)
+        tail_size = min(size, _END_RECORD.size + 0xFFFF + _ZIP64_LOCATOR.size)
+        stream.seek(size - tail_size)
+        tail = stream.read(tail_size)
+        position = tail.rfind(b"PK\x05\x06")
+        if position < 0 or len(tail) - position < _END_RECORD.size:
+            return None
+        _, _, _, _, entries, directory_size, _, _ = _END_RECORD.unpack_from(tail, position)
+        locator = position - _ZIP64_LOCATOR.size
+        if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+            _, _, record_offset, _ = _ZIP64_LOCATOR.unpack_from(tail, locator)
+            stream.seek(record_offset)
+            record = stream.read(_ZIP64_END_RECORD.size)
+            if len(record) == _ZIP64_END_RECORD.size and record[:4] == b"PK\x06\x06":
+                fields = _ZIP64_END_RECORD.unpack(record)
+                entries, directory_size = fields[7], fields[8]
+    return entries, directory_size
+
+
 def inspect_upload(path: Path, *, max_member_bytes: int) -> str:
-    """Check an uploaded zip holds exactly one safe, unencrypted, small-enough CSV; return its name."""
+    """Check an uploaded zip holds exactly one safe, unencrypted, small-enough CSV; return its name.
+
+    The number of entries is capped (MAX_ZIP_ENTRIES) from the end record, before the central directory is
+    parsed, and every other check is linear in the number of entries.
+    """
+    declared = _declared_entries(path)
+    if declared is not None:
+        entries, directory_size = declared
+        if entries > MAX_ZIP_ENTRIES or directory_size > MAX_ZIP_ENTRIES * _DIRECTORY_BYTES_PER_ENTRY:
+            shown = f"{entries} entries" if entries > MAX_ZIP_ENTRIES else f"a {directory_size}-byte file list"
+            raise ValidationError(
+                f"The zip archive holds {shown}, more than the {MAX_ZIP_ENTRIES} entries an upload may have: "
+                "upload a .zip holding one .csv file."
+            )
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
@@ -51,7 +107,7 @@ def inspect_upload(path: Path, *, max_member_bytes: int) -> str:
     with archive:
         infos = archive.infolist()
     names = [info.filename for info in infos]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise ValidationError(
             f"The zip archive holds several members named {', '.join(map(repr, duplicates))}: "
@@ -155,3 +211,113 @@ class _CappedReader(io.RawIOBase):
 def open_capped(path: Path, member: str, max_bytes: int) -> BinaryIO:
     """Open `member` of the zip at `path` for reading; raise ValidationError past `max_bytes` decompressed."""
     return _CappedReader(path, member, max_bytes)  # type: ignore[return-value]
+
+
+def read_header(path: Path, member: str, max_bytes: int, max_fields: int) -> list[str]:
+    """Fields of the first line of a CSV member, refused past `max_fields` before they are parsed.
+
+    The first line is read up to 1 MiB; a longer one is cut there (its fields are then wrong, and say so).
+    """
+    with open_capped(path, member, max_bytes) as stream:
+        head = b""
+        while b"\n" not in head and len(head) < (1 << 20):
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                break
+            head += chunk
+    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    nb_fields = line.count(b",") + 1  # an upper bound (quoted commas): enough to refuse a flood cheaply
+    if nb_fields > max_fields:
+        raise ValidationError(
+            f"The first line of {member!r} has {nb_fields} fields, more than the {max_fields} a header may have "
+            "here: the first line must name the columns, once each."
+        )
+    return next(csv.reader([line.decode("utf-8-sig", errors="replace")]), [])
+
+
+def _deflate(data) -> bytes:
+    """Raw deflate of one chunk, ended on a byte boundary (sync flush) so chunks can be joined."""
+    compressor = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+def _format_and_deflate(make_chunk: Callable[[], bytes | memoryview]) -> tuple[bytes | memoryview, bytes]:
+    text = make_chunk()
+    return text, _deflate(text)
+
+
+def _dos_datetime() -> tuple[int, int]:
+    now = time.localtime()
+    return (
+        (now.tm_hour << 11) | (now.tm_min << 5) | (now.tm_sec // 2),
+        ((max(now.tm_year, 1980) - 1980) << 9) | (now.tm_mon << 5) | now.tm_mday,
+    )
+
+
+def write_zip(path: Path, member: str, chunks: Iterable[Callable[[], bytes | memoryview]], threads: int = 2) -> None:
+    """Write a one-member deflated zip whose content is the chunks' bytes in order, made and compressed on threads.
+
+    Each chunk (a callable returning bytes, run on a worker thread) is deflated on its own and ends on a byte
+    boundary, so the chunks joined form one valid deflate stream (as pigz does). zipfile cannot take
+    precompressed data, hence this small container: local header (patched at the end), data, central
+    directory, end record; no zip64, which the input cap keeps out of reach (ValueError past 4 GiB).
+    """
+    name = member.encode()
+    dos_time, dos_date = _dos_datetime()
+    crc = size = compressed_size = 0
+
+    def local_header() -> bytes:
+        fields = (0x04034B50, 20, 0, zipfile.ZIP_DEFLATED, dos_time, dos_date, crc, compressed_size, size)
+        return struct.pack("<IHHHHHIIIHH", *fields, len(name), 0) + name
+
+    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=threads) as pool:
+        out.write(local_header())
+        pending: deque = deque()
+
+        def drain() -> None:
+            nonlocal crc, size, compressed_size
+            text, data = pending.popleft().result()
+            crc = zlib.crc32(text, crc)
+            size += len(text)
+            compressed_size += len(data)
+            out.write(data)
+
+        for make_chunk in chunks:
+            pending.append(pool.submit(_format_and_deflate, make_chunk))
+            if len(pending) > threads + 1:  # bound the chunks held in memory
+                drain()
+        while pending:
+            drain()
+        final_block = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15).flush()
+        out.write(final_block)
+        compressed_size += len(final_block)
+        if max(size, compressed_size, out.tell()) >= 0xFFFFFFFF:
+            raise ValueError(f"{path.name} would exceed 4 GiB, beyond a zip without zip64")
+        directory_offset = out.tell()
+        directory = (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                (3 << 8) | 20,  # made by Unix, zip 2.0
+                20,
+                0,
+                zipfile.ZIP_DEFLATED,
+                dos_time,
+                dos_date,
+                crc,
+                compressed_size,
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                0,
+            )
+            + name
+        )
+        out.write(directory)
+        out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(directory), directory_offset, 0))
+        out.seek(0)
+        out.write(local_header())

@@ -12,19 +12,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from app.evaluation.archive import inspect_upload, open_capped
-from app.evaluation.attack_checks import (
-    MAX_EXAMPLES,
+from .archive import inspect_upload, open_capped, read_header
+from .attack_checks import (
     SUM_TOLERANCE,
-    _check_captures,
-    _check_columns,
-    _check_not_empty,
-    _check_probabilities,
-    _check_targets,
-    _check_types,
+    check_captures,
+    check_probabilities,
+    check_rows,
+    check_targets,
+    check_types,
+    describe_columns,
     proba_columns,
 )
-from app.evaluation.errors import CheckResult, ValidationError
+from .checks import MAX_EXAMPLES, MAX_EXTRA_HEADER_FIELDS, all_passed, check_columns, failure_message
+from .errors import CheckResult, ValidationError
 
 TOP_K = 5
 
@@ -101,31 +101,31 @@ def score_attack(
             With fewer than two classes present the AUC is undefined and reported as 0.5.
     """
     member = inspect_upload(Path(zip_path), max_member_bytes=max_uncompressed_bytes)
+    expected = ["team_id", "capture_id", *proba_columns(nb_classes)]
+    # Refuses a header flood before Arrow parses the whole file.
+    read_header(Path(zip_path), member, max_uncompressed_bytes, len(expected) + MAX_EXTRA_HEADER_FIELDS)
     with open_capped(Path(zip_path), member, max_uncompressed_bytes) as stream:
         table = _read_csv(stream, member)
 
-    checks: list[CheckResult] = []
-    expected = ["team_id", "capture_id", *proba_columns(nb_classes)]
-    columns_check = _check_columns(table.column_names, expected)
-    checks.append(columns_check)
-    if not columns_check.passed:
-        _fail(checks)
-    checks.append(_check_not_empty(table))
+    checks: list[CheckResult] = [check_columns(table.column_names, expected, describe_columns(nb_classes))]
     if not checks[-1].passed:
         _fail(checks)
-    types_check, team_ids, capture_ids, proba = _check_types(table, nb_classes)
+    checks.append(check_rows(table))
+    if not checks[-1].passed:
+        _fail(checks)
+    types_check, team_ids, capture_ids, proba = check_types(table, nb_classes)
     checks.append(types_check)
     if not types_check.passed:
         _fail(checks)
 
-    checks.append(_check_targets(team_ids, set(verification_paths)))
+    checks.append(check_targets(team_ids, set(verification_paths)))
     covered = sorted(set(np.unique(team_ids).tolist()) & set(verification_paths))
     truths = {
         team_id: _read_verification(Path(verification_paths[team_id]), team_id, nb_classes) for team_id in covered
     }
-    checks.extend(_check_captures(team_ids, capture_ids, truths))
-    checks.extend(_check_probabilities(proba, team_ids, capture_ids))
-    if not all(check.passed for check in checks):
+    checks.extend(check_captures(team_ids, capture_ids, truths))
+    checks.extend(check_probabilities(proba, team_ids, capture_ids))
+    if not all_passed(checks):
         _fail(checks)
 
     scores = {}
@@ -138,10 +138,8 @@ def score_attack(
 
 
 def _fail(checks: list[CheckResult]) -> None:
-    failed = [check for check in checks if not check.passed]
-    summary = " ".join(check.message for check in failed)
-    noun = "check" if len(failed) == 1 else "checks"
-    raise ValidationError(f"Your attack file failed {len(failed)} {noun}. {summary}", checks)
+    summary = " ".join(check.message for check in checks if not check.passed)
+    raise ValidationError(f"{failure_message(checks, 'attack file')} {summary}", checks)
 
 
 def _read_csv(stream, member: str) -> pa.Table:

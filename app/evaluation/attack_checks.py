@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from app.evaluation.errors import CheckResult
+from .checks import MAX_EXAMPLES, failed, passed, plural
+from .errors import CheckResult
 
-MAX_EXAMPLES = 5
 SUM_TOLERANCE = 1e-6
 
 
@@ -27,43 +27,19 @@ def _line(row: int) -> int:
     return int(row) + 2
 
 
-def _check_columns(columns: list[str], expected: list[str]) -> CheckResult:
-    present = set(columns)
-    missing = [name for name in expected if name not in present]
-    allowed = set(expected)
-    unexpected = [name for name in dict.fromkeys(columns) if name not in allowed]
-    duplicated = [name for name in dict.fromkeys(columns) if columns.count(name) > 1]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing column(s): {', '.join(missing[:MAX_EXAMPLES])}")
-    if unexpected:
-        shown = ", ".join(repr(name) for name in unexpected[:MAX_EXAMPLES])
-        hint = " (an unnamed column is usually a DataFrame index: write with index=False)"
-        problems.append(f"{len(unexpected)} unexpected column(s): {shown}" + (hint if "" in unexpected else ""))
-    if duplicated:
-        problems.append(f"duplicated column(s): {', '.join(duplicated[:MAX_EXAMPLES])}")
-    if not problems:
-        return CheckResult("columns", True, "The columns are the expected ones.")
-    nb_classes = len(expected) - 2
-    message = (
-        f"Columns: {'; '.join(problems)}. The header must be exactly team_id, capture_id and "
-        f"proba_class_1 .. proba_class_{nb_classes}, in any order."
-    )
-    examples = (
-        [f"missing {name}" for name in missing[:MAX_EXAMPLES]]
-        + [f"unexpected {name!r}" for name in unexpected[:MAX_EXAMPLES]]
-        + [f"duplicated {name}" for name in duplicated[:MAX_EXAMPLES]]
-    )[:MAX_EXAMPLES]
-    return CheckResult("columns", False, message, len(missing) + len(unexpected) + len(duplicated), examples)
+def describe_columns(nb_classes: int) -> str:
+    """The expected header in words (listing a hundred probability columns would drown the message)."""
+    return f"team_id, capture_id and proba_class_1 .. proba_class_{nb_classes}"
 
 
-def _check_not_empty(table: pa.Table) -> CheckResult:
+def check_rows(table: pa.Table) -> CheckResult:
+    """The file has at least one row."""
     if table.num_rows:
-        return CheckResult("rows", True, f"The file has {table.num_rows} rows.")
-    return CheckResult("rows", False, "The file has a header but no rows: add one row per test capture.", 0, [])
+        return passed("rows", f"The file has {plural(table.num_rows, 'row')}.")
+    return failed("rows", "The file has a header but no rows: add one row per test capture.", 0)
 
 
-def _check_types(table: pa.Table, nb_classes: int) -> tuple[CheckResult, np.ndarray, np.ndarray, np.ndarray]:
+def check_types(table: pa.Table, nb_classes: int) -> tuple[CheckResult, np.ndarray, np.ndarray, np.ndarray]:
     """Check cell types and convert: int64 team and capture ids, float64 probabilities (rows × classes)."""
     problems: list[str] = []  # (line, column, value) descriptions, in column order
     count = 0
@@ -118,42 +94,45 @@ def _check_types(table: pa.Table, nb_classes: int) -> tuple[CheckResult, np.ndar
     if problems:
         parts = []
         if empty:
-            parts.append(f"{empty} empty cell(s)")
+            parts.append(plural(empty, "empty cell"))
         if count - empty:
-            parts.append(f"{count - empty} cell(s) of the wrong type")
+            parts.append(f"{plural(count - empty, 'cell')} of the wrong type")
         message = (
             f"Types: {' and '.join(parts)}. team_id and capture_id must be integers and every "
             "proba_class_* a number, with no empty cell (pandas writes NaN as an empty cell)."
         )
-        check = CheckResult("types", False, message, count, problems[:MAX_EXAMPLES])
+        check = failed("types", message, count, problems)
         empty_array = np.empty(0)
         return check, empty_array, empty_array, empty_array
     proba = np.column_stack(probas) if probas else np.empty((table.num_rows, 0))
-    check = CheckResult("types", True, "Ids are integers and probabilities are numbers.")
+    check = passed("types", "Ids are integers and probabilities are numbers.")
     return check, team_ids, capture_ids, proba
 
 
-def _check_targets(team_ids: np.ndarray, targets: set[int]) -> CheckResult:
+def check_targets(team_ids: np.ndarray, targets: set[int]) -> CheckResult:
+    """Every team_id is one of the uploader's targets this round."""
     found, counts = np.unique(team_ids, return_counts=True)
     unknown = [(int(t), int(c)) for t, c in zip(found, counts, strict=True) if int(t) not in targets]
     listed = ", ".join(str(t) for t in sorted(targets)) or "none"
     if not unknown:
         covered = ", ".join(str(int(t)) for t in found)
-        return CheckResult("targets", True, f"The file covers targets {covered} (yours: {listed}).")
+        return passed("targets", f"The file covers targets {covered} (yours: {listed}).")
     message = (
-        f"Targets: {len(unknown)} team_id(s) are not among your targets this round "
+        f"Targets: {plural(len(unknown), 'team_id')} {'is' if len(unknown) == 1 else 'are'} not among your targets "
+        "this round "
         f"({', '.join(str(t) for t, _ in unknown[:MAX_EXAMPLES])}). Your targets are: {listed}; "
         "keep only rows for these teams."
     )
     examples = [f"team_id {t} ({c} rows)" for t, c in unknown[:MAX_EXAMPLES]]
-    return CheckResult("targets", False, message, len(unknown), examples)
+    return failed("targets", message, len(unknown), examples)
 
 
-def _check_captures(
+def check_captures(
     team_ids: np.ndarray,
     capture_ids: np.ndarray,
     truths: dict[int, tuple[np.ndarray, np.ndarray]],
 ) -> list[CheckResult]:
+    """Each covered target's test captures appear once each, and no other capture does."""
     missing: list[str] = []
     unknown: list[str] = []
     duplicated: list[str] = []
@@ -177,35 +156,36 @@ def _check_captures(
     def result(name: str, examples: list[str], ok: str, problem: str) -> CheckResult:
         n = counts[name.split("_")[0]]
         if not n:
-            return CheckResult(name, True, ok)
-        return CheckResult(name, False, problem.format(n=n), n, examples[:MAX_EXAMPLES])
+            return passed(name, ok)
+        return failed(name, problem.format(n=plural(n, "capture_id")), n, examples)
 
     return [
         result(
             "missing_captures",
             missing,
             "Every test capture of the covered targets has a row.",
-            "Missing captures: {n} capture_id(s) of your targets' test sets have no row. Give one "
+            "Missing captures: {n} of your targets' test sets without a row. Give one "
             "row for every capture_id of the test set of each team you cover.",
         ),
         result(
             "unknown_captures",
             unknown,
             "Every capture_id belongs to its team's test set.",
-            "Unknown captures: {n} capture_id(s) are not in the test set of the team_id on their "
-            "row. Check that each row's team_id matches the test file its capture_id came from.",
+            "Unknown captures: {n} not in the test set of the team_id on their row."
+            " Check that each row's team_id matches the test file its capture_id came from.",
         ),
         result(
             "duplicated_captures",
             duplicated,
             "Every capture appears once.",
-            "Duplicated captures: {n} capture_id(s) appear on more than one row for the same team. "
-            "Keep exactly one row per capture.",
+            "Duplicated captures: {n} on more than one row for the same team. Keep exactly one row per capture.",
         ),
     ]
 
 
-def _check_probabilities(proba: np.ndarray, team_ids: np.ndarray, capture_ids: np.ndarray) -> list[CheckResult]:
+def check_probabilities(proba: np.ndarray, team_ids: np.ndarray, capture_ids: np.ndarray) -> list[CheckResult]:
+    """Probabilities are finite, within [0, 1], and every row sums to 1."""
+
     def where(row: int) -> str:
         return f"line {_line(row)} (team {team_ids[row]}, capture {capture_ids[row]})"
 
@@ -224,29 +204,29 @@ def _check_probabilities(proba: np.ndarray, team_ids: np.ndarray, capture_ids: n
     if len(nonfinite_rows):
         examples = [f"{where(r)}: {worst_column(r, lambda v: ~np.isfinite(v))}" for r in nonfinite_rows[:MAX_EXAMPLES]]
         message = (
-            f"Probabilities: {len(nonfinite_rows)} row(s) hold NaN or infinite values. Every "
+            f"Probabilities: {plural(len(nonfinite_rows), 'row')} with NaN or infinite values. Every "
             "probability must be a finite number between 0 and 1."
         )
-        checks.append(CheckResult("finite", False, message, len(nonfinite_rows), examples))
+        checks.append(failed("finite", message, len(nonfinite_rows), examples))
     else:
-        checks.append(CheckResult("finite", True, "Every probability is finite."))
+        checks.append(passed("finite", "Every probability is finite."))
     if len(out_rows):
         examples = [f"{where(r)}: {worst_column(r, lambda v: (v < 0) | (v > 1))}" for r in out_rows[:MAX_EXAMPLES]]
         message = (
-            f"Probabilities: {len(out_rows)} row(s) hold values below 0 or above 1. Use "
+            f"Probabilities: {plural(len(out_rows), 'row')} with values below 0 or above 1. Use "
             "probabilities (e.g. predict_proba), not scores or log-probabilities."
         )
-        checks.append(CheckResult("range", False, message, len(out_rows), examples))
+        checks.append(failed("range", message, len(out_rows), examples))
     else:
-        checks.append(CheckResult("range", True, "Every probability is within [0, 1]."))
+        checks.append(passed("range", "Every probability is within [0, 1]."))
     if len(unnormalised):
         examples = [f"{where(r)}: sum = {float(sums[r])!r}" for r in unnormalised[:MAX_EXAMPLES]]
         message = (
-            f"Probabilities: {len(unnormalised)} row(s) do not sum to 1 (tolerance "
+            f"Probabilities: {plural(len(unnormalised), 'row')} not summing to 1 (tolerance "
             f"{SUM_TOLERANCE:g}). Each row's probabilities over all classes must sum to 1: divide "
             "each row by its sum and write with enough digits."
         )
-        checks.append(CheckResult("sum", False, message, len(unnormalised), examples))
+        checks.append(failed("sum", message, len(unnormalised), examples))
     else:
-        checks.append(CheckResult("sum", True, "Every row sums to 1."))
+        checks.append(passed("sum", "Every row sums to 1."))
     return checks

@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
+from app.charts import tradeoff_svg
 from app.evaluation.leaderboard import (
     TeamRound,
     aggregate_rounds,
     pareto_front,
     rank_round,
-    tradeoff_svg,
     utility_cost,
 )
 from app.extensions import db

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.evaluation.archive import inspect_upload, open_capped
+from app.evaluation import archive as archive_module
+from app.evaluation.archive import inspect_upload, open_capped, read_header, write_zip
 from app.evaluation.errors import ValidationError
 
 CSV = b"cell_id,rep,direction_size,timestamp\n1,1,576,0.0\n"
@@ -139,3 +140,65 @@ def test_lying_declared_size_is_caught(tmp_path):
     with pytest.raises(ValidationError), open_capped(path, "bomb.csv", 100_000) as stream:
         while stream.read(65536):
             pass
+
+
+def many_entries_zip(path: Path, nb_entries: int) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("traces.csv", CSV)
+        for number in range(nb_entries - 1):
+            archive.writestr(f"f{number}.txt", b"")
+    return path
+
+
+def test_a_flood_of_entries_is_refused_before_the_directory_is_parsed(tmp_path, monkeypatch):
+    path = many_entries_zip(tmp_path / "flood.zip", 20_000)
+
+    def not_parsed(*args, **kwargs):
+        raise AssertionError("the central directory was parsed")
+
+    monkeypatch.setattr(archive_module.zipfile, "ZipFile", not_parsed)
+    with pytest.raises(ValidationError, match="holds 20000 entries, more than the 100 entries an upload may have"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_an_end_record_understating_the_entries_is_caught_by_the_directory_size(tmp_path):
+    path = many_entries_zip(tmp_path / "liar.zip", 5_000)
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, end + 8, 3, 3)  # entries on this disk, entries in total
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValidationError, match="file list, more than the 100 entries an upload may have"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_entries_up_to_the_cap_get_the_usual_answer(tmp_path):
+    path = many_entries_zip(tmp_path / "hundred.zip", 100)
+    with pytest.raises(ValidationError, match=r"holds 100 files \('traces.csv', 'f0.txt'"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_many_duplicate_names_are_named_once(tmp_path):
+    path = tmp_path / "defence.zip"
+    with pytest.warns(UserWarning), zipfile.ZipFile(path, "w") as archive:
+        for _ in range(90):
+            archive.writestr("a.csv", CSV)
+    with pytest.raises(ValidationError, match="several members named 'a.csv': rebuild"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_a_header_flood_is_refused_before_its_fields_are_parsed(tmp_path):
+    header = ",".join(["cell_id"] * 20_000).encode()
+    path = make_zip(tmp_path / "defence.zip", {"traces.csv": header + b"\n1,1,1,0\n"})
+    with pytest.raises(ValidationError, match="first line of 'traces.csv' has 20000 fields, more than the 104"):
+        read_header(path, "traces.csv", LIMIT, 104)
+    assert read_header(path, "traces.csv", LIMIT, 20_000) == ["cell_id"] * 20_000
+
+
+def test_write_zip_joins_chunks_into_one_readable_member(tmp_path):
+    path = tmp_path / "out.zip"
+    chunks = [b"a,b\n"] + [f"{i},{i * i}\n".encode() for i in range(2000)]
+    write_zip(path, "out.csv", [lambda chunk=chunk: chunk for chunk in chunks])
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == ["out.csv"]
+        assert archive.testzip() is None
+        assert archive.read("out.csv") == b"".join(chunks)

@@ -158,7 +158,7 @@ def test_missing_capture_ids_are_refused(tmp_path, targets, verification_paths):
     assert failed["missing_captures"].count == 7
     assert len(failed["missing_captures"].examples) == 5
     assert failed["missing_captures"].examples[0] == "team 3: capture_id 101"
-    assert "7 capture_id(s)" in error.message
+    assert "Missing captures: 7 capture_ids of your targets" in error.message
 
 
 def test_unknown_capture_ids_are_refused(tmp_path, targets, verification_paths):
@@ -239,9 +239,16 @@ def test_missing_and_unexpected_columns_are_named(tmp_path, targets, verificatio
     frame["proba_class_11"] = 0.0
     error, failed = refused(tmp_path, frame, verification_paths)
     assert set(failed) == {"columns"}
-    assert "missing column(s): proba_class_4, proba_class_10" in error.message
+    assert "missing 2 columns: 'proba_class_4', 'proba_class_10'" in error.message
     assert "'proba_class_11'" in error.message
     assert failed["columns"].count == 3
+
+
+def test_a_header_flood_is_refused_before_the_file_is_parsed(tmp_path, verification_paths):
+    header = ",".join(["team_id"] * 20_000)
+    path = make_zip(tmp_path / "flood.zip", header + "\n" + ",".join(["1"] * 20_000) + "\n")
+    with pytest.raises(ValidationError, match="has 20000 fields, more than the 112 a header may have"):
+        score(tmp_path, path, verification_paths)
 
 
 def test_dataframe_index_column_gets_a_hint(tmp_path, targets, verification_paths):

@@ -10,7 +10,8 @@ import pytest
 
 from app.evaluation.defence import (
     DefenceSettings,
-    check_defence,
+    check_captures,
+    check_sizes,
     compute_utility,
     evaluate_defence,
     group_captures,
@@ -106,8 +107,8 @@ def test_missing_and_unexpected_columns_are_named(tmp_path):
     rows = [r[:3] + (r[3], 0) for r in valid_rows()]
     upload = write_upload(tmp_path / "d.zip", rows, header="cell_id,rep,size,timestamp,extra")
     failed = failed_checks(tmp_path, upload)
-    assert "missing 'direction_size'" in failed["columns"].message
-    assert "unexpected 'size', 'extra'" in failed["columns"].message
+    assert "missing 1 column: 'direction_size'" in failed["columns"].message
+    assert "unexpected 2 columns: 'size', 'extra'" in failed["columns"].message
     assert failed["types"].message.startswith("Not checked")
     assert failed["cells"].message.startswith("Not checked")
 
@@ -217,14 +218,22 @@ def test_too_few_captures_for_the_test_set(tmp_path):
     failed = failed_checks(tmp_path, upload, settings)
     message = failed["capture_count"].message
     assert "there are 7 captures, 10 are needed" in message
-    assert "1 cell has a single capture: 1" in message
+    assert "1 cell has fewer than 2 captures (1 for the test set and one to train on): 1" in message
+    assert "2 cells must give one more test capture and keep one to train on (3 captures), but only 0" in message
 
 
-def test_check_defence_runs_on_traces_in_memory(tmp_path):
+def check_traces(traces, settings) -> list:
+    """The checks evaluate_defence runs on typed values, on traces in memory."""
+    sizes = check_sizes(traces)
+    _, captures = group_captures(traces)
+    return [sizes, *check_captures(captures, settings)]
+
+
+def test_checks_run_on_traces_in_memory(tmp_path):
     traces, checks = read_defence(write_upload(tmp_path / "d.zip", valid_rows()), SMALL)
     assert [c.passed for c in checks] == [True, True]
-    assert all(check.passed for check in check_defence(traces, SMALL))
-    assert not all(check.passed for check in check_defence(traces, DefenceSettings()))
+    assert all(check.passed for check in check_traces(traces, SMALL))
+    assert not all(check.passed for check in check_traces(traces, DefenceSettings()))
 
 
 def test_undefined_utility_is_a_failed_check(tmp_path):
@@ -278,10 +287,10 @@ def test_split_sizes_ids_and_files(tmp_path):
     assert set(train_captures.values()).isdisjoint(test_captures.values()), "no capture is in both sets"
     assert len(set(train_captures.values()) | set(test_captures.values())) == 12
     assert not set(train.rep) & {1, 2, 3}, "training reps are new ids"
-    # Timestamps are written without losing precision; packet order is kept.
-    original = pd.DataFrame(valid_rows(), columns=HEADER.split(","))
-    assert set(train.timestamp) <= set(original.timestamp)
-    assert (train.groupby(["cell_id", "rep"]).timestamp.diff().dropna() > 0).all()
+    # Every capture starts at 0 (when it was taken says nothing); gaps between packets and their order are kept.
+    for frame, key in ((train, ["cell_id", "rep"]), (test, "capture_id")):
+        assert (frame.groupby(key).timestamp.first() == 0).all()
+        assert frame.groupby(key).timestamp.diff().dropna().to_numpy() == pytest.approx(0.1234567890123, abs=1e-12)
 
 
 def test_split_is_reproducible_from_the_seed(tmp_path):
@@ -312,7 +321,7 @@ def test_real_sample_utility_and_row_order(tmp_path):
     traces, checks = read_defence(SAMPLE, settings)
     assert all(check.passed for check in checks)
     assert len(traces) == 1_533_406
-    assert all(check.passed for check in check_defence(traces, settings))
+    assert all(check.passed for check in check_traces(traces, settings))
     traces, captures = group_captures(traces)
     utility, score = compute_utility(traces, captures)
     assert score == pytest.approx(5.730, abs=0.001)
@@ -329,3 +338,76 @@ def test_real_sample_utility_and_row_order(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(a.verification_path), pd.read_csv(b.verification_path))
     train = pd.read_csv(a.train_path)
     assert len(train) + len(pd.read_csv(a.test_path)) == len(frame)
+
+
+# ---------------------------------------------------------------------------------------------- limits
+
+
+def test_a_header_flood_is_refused_with_a_message(tmp_path):
+    text = ",".join(["cell_id"] * 20_000) + "\n1,1,1,0\n"
+    with pytest.raises(ValidationError, match="has 20000 fields, more than the 104 a header may have"):
+        evaluate(tmp_path, write_upload(tmp_path / "d.zip", text=text))
+
+
+def test_repeated_columns_are_named_once_each(tmp_path):
+    text = HEADER + "," + ",".join(["rep"] * 90) + "\n"
+    failed = failed_checks(tmp_path, write_upload(tmp_path / "d.zip", text=text))
+    assert "repeated 1 column: 'rep'" in failed["columns"].message
+
+
+@pytest.mark.parametrize("valid_first", [True, False], ids=["typed parse", "diagnostics parse"])
+def test_more_rows_than_the_cap_are_refused(tmp_path, valid_first):
+    rows = valid_rows()
+    if not valid_first:
+        rows[0] = (1, 1, "abc", 0.0)  # the typed parse fails at once: the diagnostics parse counts too
+    settings = DefenceSettings(**{**SMALL.__dict__, "max_rows": 47})
+    upload = write_upload(tmp_path / "d.zip", rows)
+    with pytest.raises(ValidationError, match="more than 47 rows \\(packets\\), the most a defence may have"):
+        evaluate(tmp_path, upload, settings)
+    within = DefenceSettings(**{**SMALL.__dict__, "max_rows": 48})
+    if valid_first:
+        assert evaluate(tmp_path, upload, within, name="ok").nb_rows == 48
+    else:
+        assert "types" in failed_checks(tmp_path, upload, within), "at the cap the usual checks answer"
+
+
+# ---------------------------------------------------------------------------------------------- label signal
+
+
+def test_the_test_set_takes_the_same_number_of_captures_from_every_cell(tmp_path):
+    # Cells captured 2, 4, 3 and 3 times: the train counts differ, the test counts must not.
+    settings = DefenceSettings(
+        nb_classes=4, mean_nb_rep_per_class=3, deviation_nb_rep_per_class=1, rows_per_capture=2, nb_traces_to_classify=4
+    )
+    for seed in range(5):
+        result = evaluate(
+            tmp_path, write_upload(tmp_path / "d.zip", valid_rows({1: 2, 2: 4, 3: 3, 4: 3})), settings, seed
+        )
+        verification = pd.read_csv(result.verification_path)
+        assert verification.cell_id.value_counts().to_dict() == {1: 1, 2: 1, 3: 1, 4: 1}
+
+
+def test_an_uneven_test_set_is_as_even_as_possible(tmp_path):
+    counts = set()
+    for seed in range(6):
+        verification = pd.read_csv(
+            evaluate(tmp_path, write_upload(tmp_path / "d.zip", valid_rows()), seed=seed).verification_path
+        )
+        per_cell = verification.cell_id.value_counts()
+        assert sorted(per_cell) == [1, 1, 2, 2]  # 6 captures over 4 cells
+        counts.add(tuple(per_cell.sort_index()))
+    assert len(counts) > 1, "which cells give one more is drawn at random"
+
+
+def test_sample_test_set_has_three_captures_per_cell_and_rebased_times(tmp_path):
+    frame = pd.read_csv(SAMPLE)
+    late = frame.copy()
+    late["timestamp"] += 1_700_000_000.0 + late.rep * 3600.0  # absolute times: they would tell captures apart
+    path = tmp_path / "late.csv.zip"
+    late.to_csv(path, index=False, compression={"method": "zip", "archive_name": "late.csv", "compresslevel": 1})
+    result = evaluate(tmp_path, path, DefenceSettings(), seed=8)
+    train, test, verification = read_sets(result)
+    assert set(verification.cell_id.value_counts()) == {3}
+    assert (test.groupby("capture_id").timestamp.first() == 0).all()
+    assert (train.groupby(["cell_id", "rep"]).timestamp.first() == 0).all()
+    assert train.timestamp.max() < 10_000 and test.timestamp.max() < 10_000

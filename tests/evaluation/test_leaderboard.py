@@ -1,8 +1,7 @@
-"""Leaderboard ranking, aggregation over rounds, Pareto front and trade-off chart."""
+"""Leaderboard ranking, aggregation over rounds, Pareto front and utility cost."""
 
 import json
 import math
-import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -12,11 +11,8 @@ from app.evaluation.leaderboard import (
     aggregate_rounds,
     pareto_front,
     rank_round,
-    tradeoff_svg,
     utility_cost,
 )
-
-SVG = "{http://www.w3.org/2000/svg}"
 
 
 def team(team_id, name, utility, aucs=(), expected=None, leakage=()):
@@ -143,36 +139,3 @@ def test_pareto_front_minimises_both_coordinates():
 def test_utility_cost_inverts_the_utility_score():
     assert utility_cost(64 / 11.2) == pytest.approx(11.2)
     assert utility_cost(8.0) < utility_cost(4.0)
-
-
-def test_tradeoff_svg_names_teams_and_marks_the_front():
-    points = [
-        {"name": "Team <A&B>", "cost": 11.0, "leakage": 0.95, "on_front": True},
-        {"name": "bravo", "cost": 14.0, "leakage": 0.60, "on_front": True},
-        {"name": "charlie", "cost": 15.0, "leakage": 0.90, "on_front": False},
-        {"name": "no leakage yet", "cost": 12.0, "leakage": None, "on_front": False},
-    ]
-    svg = tradeoff_svg(points, "Round 2: utility vs privacy")
-    root = ET.fromstring(svg)  # well-formed despite the markup in a team name
-    assert root.get("role") == "img"
-    assert root.find(f"{SVG}title").text == "Round 2: utility vs privacy"
-    assert "Pareto front: Team <A&B>" in root.find(f"{SVG}desc").text
-    texts = [element.text for element in root.iter(f"{SVG}text")]
-    assert {"Team <A&B>", "bravo", "charlie"} <= set(texts)
-    assert "no leakage yet" not in texts
-    assert "Utility cost (lower is better)" in texts
-    assert "Privacy leakage: mean ROC-AUC of attackers" in texts
-    assert len([e for e in root.iter(f"{SVG}path") if e.get("class") == "front"]) == 2
-    steps = [e for e in root.iter(f"{SVG}path") if e.findtext(f"{SVG}title") == "Pareto front"]
-    assert len(steps) == 1 and "H" in steps[0].get("d") and "V" in steps[0].get("d")
-
-
-def test_tradeoff_svg_without_data_says_so():
-    root = ET.fromstring(tradeoff_svg([], "Overall"))
-    assert root.find(f"{SVG}title").text == "Overall"
-    assert "No data yet" in [element.text for element in root.iter(f"{SVG}text")]
-
-
-def test_tradeoff_svg_with_a_single_point():
-    svg = tradeoff_svg([{"name": "solo", "cost": 10.0, "leakage": 0.5, "on_front": True}], "One")
-    assert "solo" in [element.text for element in ET.fromstring(svg).iter(f"{SVG}text")]

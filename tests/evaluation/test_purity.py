@@ -44,6 +44,20 @@ def is_forbidden(name: str) -> bool:
     return False
 
 
+def absolute_app_imports(path: Path) -> list[str]:
+    """Imports naming the app by its absolute name: the package must work unchanged under another name."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        else:
+            continue
+        found += [f"line {node.lineno}: {name}" for name in names if name == "app" or name.startswith("app.")]
+    return found
+
+
 def test_the_evaluation_package_has_modules():
     assert EVALUATION / "__init__.py" in MODULES
 
@@ -65,6 +79,38 @@ def test_only_stdlib_and_the_scientific_stack(path):
     assert not bad, (
         f"{path.relative_to(EVALUATION)} imports outside the stdlib and numpy/pandas/pyarrow/sklearn/matplotlib: {bad}"
     )
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.relative_to(EVALUATION).as_posix())
+def test_imports_inside_the_package_are_relative(path):
+    bad = absolute_app_imports(path)
+    assert not bad, f"{path.relative_to(EVALUATION)} imports the app by name (use relative imports): {bad}"
+
+
+def test_the_checker_catches_absolute_app_imports(tmp_path):
+    module = tmp_path / "module.py"
+    module.write_text(
+        "import numpy\nfrom .errors import CheckResult\nfrom app.evaluation.errors import ValidationError\n"
+        "import app.evaluation.checks\nfrom application import x\n"
+    )
+    assert absolute_app_imports(module) == ["line 3: app.evaluation.errors", "line 4: app.evaluation.checks"]
+
+
+def test_the_package_imports_under_another_name(tmp_path):
+    """Copied as-is into another package (as a command-line client would ship it), every module imports."""
+    import shutil
+    import subprocess
+
+    shutil.copytree(EVALUATION, tmp_path / "client" / "scoring", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "client" / "__init__.py").write_text("")
+    modules = [
+        "client.scoring." + ".".join(path.relative_to(EVALUATION).with_suffix("").parts)
+        for path in MODULES
+        if path.name != "__init__.py"
+    ]
+    code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+    done = subprocess.run([sys.executable, "-c", code, *modules], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_checker_catches_forbidden_imports():

@@ -5,31 +5,38 @@ When the columns or the value types are wrong, the checks that need typed values
 as failed with a message that they could not run, so a student sees the whole list every time.
 """
 
-from app.evaluation.defence.captures import Captures, group_captures
-from app.evaluation.defence.checks import (
+from .captures import Captures, group_captures
+from .checks import (
     CHECK_NAMES,
-    MAX_EXAMPLES,
     MAX_PACKET_SIZE,
     check_capture_count,
     check_capture_length,
     check_captures,
     check_cells,
-    check_columns,
-    check_defence,
     check_repetitions,
     check_sizes,
-    failure_message,
+    check_timestamps,
 )
-from app.evaluation.defence.pipeline import DefenceResult, evaluate_defence
-from app.evaluation.defence.reading import read_defence
-from app.evaluation.defence.settings import FLOAT_COLUMNS, INTEGER_COLUMNS, DefenceSettings
-from app.evaluation.defence.split import TEST_ID_RANGE, TRAIN_REP_RANGE, DefenceSplit, split_defence
-from app.evaluation.defence.traces import DefenceTraces
-from app.evaluation.defence.utility import capture_metrics, compute_utility
-from app.evaluation.defence.writing import write_defence_sets
+from .pipeline import DefenceResult, evaluate_defence
+from .plausibility import check_plausibility
+from .reading import read_defence
+from .reference import CellMedians, Overheads, cell_medians, compute_overheads, compute_reference
+from .settings import FLOAT_COLUMNS, INTEGER_COLUMNS, DefenceSettings
+from .split import TEST_ID_RANGE, TRAIN_REP_RANGE, DefenceSplit, quota_per_cell, split_defence
+from .traces import DefenceTraces
+from .utility import capture_metrics, compute_utility, utility_from_metrics
+from .writing import write_defence_sets
 
 __all__ = [
     "Captures",
+    "CellMedians",
+    "Overheads",
+    "cell_medians",
+    "check_plausibility",
+    "compute_overheads",
+    "compute_reference",
+    "quota_per_cell",
+    "utility_from_metrics",
     "DefenceResult",
     "DefenceSettings",
     "DefenceSplit",
@@ -38,14 +45,12 @@ __all__ = [
     "check_capture_length",
     "check_captures",
     "check_cells",
-    "check_columns",
-    "check_defence",
     "check_repetitions",
     "check_sizes",
+    "check_timestamps",
     "compute_utility",
     "capture_metrics",
     "evaluate_defence",
-    "failure_message",
     "group_captures",
     "read_defence",
     "split_defence",
@@ -54,7 +59,6 @@ __all__ = [
     "CHECK_NAMES",
     "FLOAT_COLUMNS",
     "INTEGER_COLUMNS",
-    "MAX_EXAMPLES",
     "MAX_PACKET_SIZE",
     "TEST_ID_RANGE",
     "TRAIN_REP_RANGE",

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.evaluation.defence.traces import DefenceTraces
+from .traces import DefenceTraces
 
 
 @dataclass
@@ -93,7 +93,7 @@ def _sort_runs_by_time(traces: DefenceTraces, start: np.ndarray, runs: np.ndarra
     return DefenceTraces(traces.cell_id, traces.rep, size, timestamp, lines)
 
 
-def _captures_per_cell(captures: Captures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def captures_per_cell(captures: Captures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cells present (sorted), index of their first capture and their number of captures."""
     cells, first, counts = np.unique(captures.cell_id, return_index=True, return_counts=True)
     return cells, first, counts

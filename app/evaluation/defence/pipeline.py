@@ -4,14 +4,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.evaluation.defence.captures import group_captures
-from app.evaluation.defence.checks import CHECK_NAMES, _not_run, _passed, check_captures, check_sizes, failure_message
-from app.evaluation.defence.reading import read_defence
-from app.evaluation.defence.settings import DefenceSettings
-from app.evaluation.defence.split import split_defence
-from app.evaluation.defence.utility import compute_utility
-from app.evaluation.defence.writing import write_defence_sets
-from app.evaluation.errors import CheckResult, ValidationError
+from ..checks import all_passed, failure_message, not_run, passed
+from ..errors import CheckResult, ValidationError
+from .captures import group_captures
+from .checks import CHECK_NAMES, check_captures, check_sizes
+from .plausibility import check_plausibility
+from .reading import read_defence
+from .reference import CellMedians, Overheads, compute_overheads, medians_from_metrics
+from .settings import DefenceSettings
+from .split import split_defence
+from .utility import capture_metrics, utility_from_metrics
+from .writing import write_defence_sets
 
 
 @dataclass
@@ -29,10 +32,13 @@ class DefenceResult:
     verification_path: Path
     nb_train_captures: int
     nb_test_captures: int
+    overheads: Overheads | None = None  # None when evaluated without a reference
+    cell_medians: CellMedians | None = None  # the defence's own per-cell medians (set with a reference)
 
     def to_dict(self) -> dict:
-        """JSON-serialisable summary, without the file paths."""
+        """JSON-serialisable summary, without the file paths (and without the cell medians)."""
         return {
+            "overheads": self.overheads.to_dict() if self.overheads is not None else None,
             "checks": [check.to_dict() for check in self.checks],
             "utility": self.utility,
             "utility_score": self.utility_score,
@@ -52,26 +58,40 @@ def evaluate_defence(
     settings: DefenceSettings,
     seed: int,
     progress: Callable[[str], None] | None = None,
+    reference: CellMedians | None = None,
 ) -> DefenceResult:
-    """Read, check, measure, split and write a defence; raise ValidationError with every check on failure."""
+    """Read, check, measure, split and write a defence; raise ValidationError with every check on failure.
+
+    With a `reference` (per-cell medians of undefended traffic, see compute_reference), the `plausibility`
+    check runs before the utility and the result carries the overheads against it; without one, neither.
+    """
     report = progress or (lambda stage: None)
     report("reading")
     traces, checks = read_defence(Path(zip_path), settings)
     report("checking")
     if traces is None:
-        checks += [_not_run(name, "the file must be readable first (see above).") for name in CHECK_NAMES[2:]]
-        raise ValidationError(failure_message(checks), checks)
+        checks += [not_run(name, "the file must be readable first (see above).") for name in CHECK_NAMES[2:]]
+        raise ValidationError(failure_message(checks, "defence"), checks)
     checks.append(check_sizes(traces))  # before grouping, which may move rows: line numbers stay right
     traces, captures = group_captures(traces)
     checks += check_captures(captures, settings)
-    if not all(check.passed for check in checks):
-        raise ValidationError(failure_message(checks), checks)
+    if not all_passed(checks):
+        raise ValidationError(failure_message(checks, "defence"), checks)
     report("measuring")
+    metrics = capture_metrics(traces, captures)
+    overheads = medians = None
+    if reference is not None:
+        medians = medians_from_metrics(captures, metrics)
+        checks.append(check_plausibility(traces, medians, reference, settings))
+        if not checks[-1].passed:
+            raise ValidationError(failure_message(checks, "defence"), checks)
+        overheads = compute_overheads(medians, reference)
     try:
-        utility, score = compute_utility(traces, captures)
+        utility, score = utility_from_metrics(metrics)
     except ValidationError as exc:
         raise ValidationError(exc.message, checks + exc.checks) from None
-    checks.append(_passed("utility", f"Utility score {score:.3f}."))
+    del metrics
+    checks.append(passed("utility", f"Utility score {score:.3f}."))
     report("splitting")
     split = split_defence(captures, settings, seed)
     report("writing")
@@ -88,4 +108,6 @@ def evaluate_defence(
         verification_path=verification_path,
         nb_train_captures=len(split.train),
         nb_test_captures=len(split.test),
+        overheads=overheads,
+        cell_medians=medians,
     )

@@ -1,6 +1,5 @@
 """Reading of a defence upload: a capped typed parse, and a diagnostics parse when that fails."""
 
-import csv
 import zipfile
 from pathlib import Path
 
@@ -9,25 +8,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from app.evaluation.archive import inspect_upload, open_capped
-from app.evaluation.defence.checks import MAX_EXAMPLES, _check_timestamps, _not_run, _plural, check_columns
-from app.evaluation.defence.settings import FLOAT_COLUMNS, INTEGER_COLUMNS, DefenceSettings
-from app.evaluation.defence.traces import DefenceTraces
-from app.evaluation.errors import CheckResult
+from ..archive import inspect_upload, open_capped, read_header
+from ..checks import MAX_EXAMPLES, MAX_EXTRA_HEADER_FIELDS, check_columns, not_run, plural
+from ..errors import CheckResult, ValidationError
+from .checks import check_timestamps
+from .settings import FLOAT_COLUMNS, INTEGER_COLUMNS, DefenceSettings
+from .traces import DefenceTraces
 
 _READ_BLOCK_BYTES = 1 << 20
-
-
-def _read_header(zip_path: Path, member: str, max_bytes: int) -> list[str]:
-    with open_capped(zip_path, member, max_bytes) as stream:
-        head = b""
-        while b"\n" not in head and len(head) < (1 << 20):
-            chunk = stream.read(1 << 16)
-            if not chunk:
-                break
-            head += chunk
-    line = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace")
-    return next(csv.reader([line]), [])
 
 
 def _column_types() -> dict[str, pa.DataType]:
@@ -42,15 +30,30 @@ def _values(column: pa.Array, dtype: np.dtype) -> np.ndarray:
     return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize)
 
 
-def _read_typed(zip_path: Path, member: str, max_bytes: int) -> DefenceTraces:
+def _too_many_rows(max_rows: int) -> ValidationError:
+    check = CheckResult(
+        name="types",
+        passed=False,
+        message=(
+            f"The file has more than {max_rows:,} rows (packets), the most a defence may have: "
+            "upload fewer captures or shorter ones."
+        ),
+        count=1,
+    )
+    return ValidationError(check.message, [check])
+
+
+def _read_typed(zip_path: Path, member: str, max_bytes: int, max_rows: int) -> DefenceTraces:
     """Fast path: stream typed record batches straight into numpy arrays.
 
-    Arrays are allocated for the most rows the member can hold (8 bytes per row at least); pages never
-    written are never resident, so memory follows the real row count without a concatenation copy.
+    Arrays are reserved for the most rows the member can hold (8 bytes per row at least) and never more than
+    max_rows + 1; pages never written are never resident, so memory follows the real row count without a
+    concatenation copy. The count is checked after every block (about 1 MiB of text), so a file past
+    max_rows is refused holding no more than max_rows rows.
     """
     with zipfile.ZipFile(zip_path) as archive:
         declared = archive.getinfo(member).file_size
-    capacity = min(declared, max_bytes) // 8 + 1
+    capacity = min(min(declared, max_bytes) // 8, max_rows) + 1
     names = INTEGER_COLUMNS + FLOAT_COLUMNS
     arrays = [np.empty(capacity, dtype=np.int64) for _ in INTEGER_COLUMNS]
     arrays += [np.empty(capacity, dtype=np.float64) for _ in FLOAT_COLUMNS]
@@ -70,8 +73,11 @@ def _read_typed(zip_path: Path, member: str, max_bytes: int) -> DefenceTraces:
         positions = [reader.schema.get_field_index(name) for name in names]
         for batch in reader:
             end = nb_rows + batch.num_rows
+            if end > max_rows:
+                raise _too_many_rows(max_rows)
             if end > len(arrays[0]):  # only if the archive under-declared its size
-                arrays = [np.concatenate((array[:nb_rows], np.empty(2 * end, array.dtype))) for array in arrays]
+                size = min(2 * end, max_rows + 1)
+                arrays = [np.concatenate((array[:nb_rows], np.empty(size - nb_rows, array.dtype))) for array in arrays]
             for array, position in zip(arrays, positions, strict=True):
                 array[nb_rows:end] = _values(batch.column(position), array.dtype)
             nb_rows = end
@@ -83,7 +89,9 @@ _INTEGER_PATTERN = r"^[ \t]*-?[0-9]{1,18}[ \t]*$"
 _FLOAT_PATTERN = r"(?i)^[ \t]*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity|nan)[ \t]*$"
 
 
-def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[DefenceTraces | None, CheckResult]:
+def _read_diagnostics(
+    zip_path: Path, member: str, max_bytes: int, max_rows: int
+) -> tuple[DefenceTraces | None, CheckResult]:
     """Slow path, run only when the typed parse failed: find every bad row and say why."""
     invalid_rows: list[tuple[int, str]] = []
 
@@ -95,7 +103,7 @@ def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[Defe
 
     names = INTEGER_COLUMNS + FLOAT_COLUMNS
     with open_capped(zip_path, member, max_bytes) as stream:
-        table = pa_csv.read_csv(
+        reader = pa_csv.open_csv(
             stream,
             read_options=pa_csv.ReadOptions(use_threads=False, block_size=_READ_BLOCK_BYTES),
             parse_options=pa_csv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_invalid),
@@ -106,6 +114,13 @@ def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[Defe
                 quoted_strings_can_be_null=False,
             ),
         )
+        batches, nb_read = [], 0
+        for batch in reader:
+            nb_read += batch.num_rows
+            if nb_read > max_rows:
+                raise _too_many_rows(max_rows)
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=reader.schema)
     nb_kept = table.num_rows
     skipped = np.array(sorted(number for number, _ in invalid_rows if number is not None), dtype=np.int64)
     lines = np.arange(2, nb_kept + len(skipped) + 2, dtype=np.int64)
@@ -144,7 +159,7 @@ def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[Defe
             problems.append((0, f"the values could not be read as numbers ({exc})"))
     nb_bad = int(bad_rows.sum()) + len(invalid_rows)
     if traces is not None:
-        timestamp_check = _check_timestamps(traces)
+        timestamp_check = check_timestamps(traces)
         if not invalid_rows:
             return traces, timestamp_check
         nb_bad += timestamp_check.count
@@ -154,7 +169,7 @@ def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[Defe
         name="types",
         passed=False,
         message=(
-            f"{_plural(nb_bad, 'row')} cannot be read: every row needs 4 fields; cell_id, rep and "
+            f"{plural(nb_bad, 'row')} cannot be read: every row needs 4 fields; cell_id, rep and "
             "direction_size must be whole numbers and timestamp a finite number >= 0, with no empty "
             "cells (line numbers count the header as line 1)."
         ),
@@ -166,18 +181,19 @@ def _read_diagnostics(zip_path: Path, member: str, max_bytes: int) -> tuple[Defe
 def read_defence(zip_path: Path, settings: DefenceSettings) -> tuple[DefenceTraces | None, list[CheckResult]]:
     """Read an upload; return its traces (None when unusable) and the `columns` and `types` checks.
 
-    Archive problems (not a zip, several files, too large...) raise ValidationError directly.
+    Archive problems (not a zip, several files, too large, too many rows...) raise ValidationError directly.
     """
     max_bytes = settings.max_uncompressed_bytes
     member = inspect_upload(zip_path, max_member_bytes=max_bytes)
-    columns_check = check_columns(_read_header(zip_path, member, max_bytes), settings)
+    header = read_header(zip_path, member, max_bytes, len(settings.columns) + MAX_EXTRA_HEADER_FIELDS)
+    columns_check = check_columns(header, settings.columns)
     if not columns_check.passed:
-        return None, [columns_check, _not_run("types", "the columns must be right first.")]
+        return None, [columns_check, not_run("types", "the columns must be right first.")]
     try:
-        traces = _read_typed(zip_path, member, max_bytes)
+        traces = _read_typed(zip_path, member, max_bytes, settings.max_rows)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         try:
-            traces, types_check = _read_diagnostics(zip_path, member, max_bytes)
+            traces, types_check = _read_diagnostics(zip_path, member, max_bytes, settings.max_rows)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             # Not even readable as text: binary data, another encoding than UTF-8, unbalanced quotes...
             types_check = CheckResult(
@@ -191,4 +207,4 @@ def read_defence(zip_path: Path, settings: DefenceSettings) -> tuple[DefenceTrac
             )
             return None, [columns_check, types_check]
         return traces, [columns_check, types_check]
-    return traces, [columns_check, _check_timestamps(traces)]
+    return traces, [columns_check, check_timestamps(traces)]

@@ -1,11 +1,11 @@
-"""Split of a defence's captures into the train and test sets, with new reps and capture ids."""
+"""Split of a defence's captures into the train and test sets (stratified by cell), with new reps and ids."""
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.evaluation.defence.captures import Captures, _captures_per_cell
-from app.evaluation.defence.settings import DefenceSettings
+from .captures import Captures, captures_per_cell
+from .settings import DefenceSettings
 
 TEST_ID_RANGE = (10**8, 2**31)
 TRAIN_REP_RANGE = (1, 10**6)
@@ -15,34 +15,49 @@ TRAIN_REP_RANGE = (1, 10**6)
 class DefenceSplit:
     """Which captures (indexes into Captures) go to the test set, with their new ids."""
 
-    test: np.ndarray  # capture indexes, in the order they are written to the test file
+    test: np.ndarray  # capture indexes, in the order they are written to the test file (ascending new id)
     test_capture_id: np.ndarray  # new id of each test capture, aligned with `test`
     train: np.ndarray  # capture indexes, in the order they are written to the train file
     train_rep: np.ndarray  # new rep of each train capture, aligned with `train`
 
 
-def split_defence(captures: Captures, settings: DefenceSettings, seed: int) -> DefenceSplit:
-    """Draw the test set: one capture per cell, then uniformly among the rest, keeping one train capture per cell.
+def quota_per_cell(nb_test: int, nb_cells: int) -> tuple[int, int]:
+    """(captures every cell gives the test set, cells that give one more): as even as nb_test allows."""
+    return divmod(nb_test, nb_cells) if nb_cells else (0, 0)
 
+
+def split_defence(captures: Captures, settings: DefenceSettings, seed: int) -> DefenceSplit:
+    """Draw the test set stratified by cell, keeping at least one train capture per cell; give new ids.
+
+    Every cell gives nb_test // nb_cells test captures and nb_test % nb_cells cells, drawn at random among
+    those with a capture to spare, give one more: the test counts say nothing about the classes beyond a
+    uniform prior, whatever the train counts are. Test captures are listed in ascending new capture id
+    (random ids, so the order carries no label); train captures by cell, then new rep.
     Only canonical capture order and `seed` matter, so the same file in any row order gives the same split.
+
+    Raises:
+        ValueError: too few captures for the quota (check_capture_count refuses such a defence first).
     """
     rng = np.random.default_rng(seed)
     nb_captures = len(captures)
-    _, first, counts = _captures_per_cell(captures)
+    _, first, counts = captures_per_cell(captures)
     nb_cells = len(first)
     nb_test = settings.nb_traces_to_classify
-    if np.any(counts < 2) or nb_captures - nb_cells < nb_test:
+    base, remainder = quota_per_cell(nb_test, nb_cells)
+    spare = np.flatnonzero(counts >= base + 2)
+    if np.any(counts < base + 1) or len(spare) < remainder:
         raise ValueError("not enough captures to split; run check_capture_count first")
-    test_first = first + rng.integers(0, counts)
-    # Keep one training capture per cell: a random one among the cell's others.
-    offset = rng.integers(0, counts - 1)
-    train_keep = first + offset + (first + offset >= test_first)
-    available = np.ones(nb_captures, dtype=bool)
-    available[test_first] = False
-    available[train_keep] = False
-    rest = rng.choice(np.flatnonzero(available), size=nb_test - nb_cells, replace=False)
-    test = rng.permutation(np.concatenate((test_first, rest)))
+    quota = np.full(nb_cells, base)
+    quota[rng.choice(spare, size=remainder, replace=False)] += 1
+    # A random rank of every capture inside its cell (captures are grouped by cell in canonical order).
+    cell_of = np.repeat(np.arange(nb_cells), counts)
+    shuffled = np.lexsort((rng.random(nb_captures), cell_of))
+    rank = np.empty(nb_captures, dtype=np.int64)
+    rank[shuffled] = np.arange(nb_captures) - np.repeat(first, counts)
+    test = np.flatnonzero(rank < quota[cell_of])
     test_capture_id = rng.choice(TEST_ID_RANGE[1] - TEST_ID_RANGE[0], size=nb_test, replace=False) + TEST_ID_RANGE[0]
+    by_id = np.argsort(test_capture_id)
+    test, test_capture_id = test[by_id], test_capture_id[by_id]
     in_test = np.zeros(nb_captures, dtype=bool)
     in_test[test] = True
     train = np.flatnonzero(~in_test)

@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 
-from app.evaluation.defence.captures import Captures, group_captures
-from app.evaluation.defence.traces import DefenceTraces
-from app.evaluation.errors import CheckResult, ValidationError
+from ..errors import CheckResult, ValidationError
+from .captures import Captures, group_captures
+from .traces import DefenceTraces
 
 
 def capture_metrics(traces: DefenceTraces, captures: Captures) -> dict[str, np.ndarray]:
@@ -34,8 +34,16 @@ def compute_utility(traces: DefenceTraces, captures: Captures | None = None) -> 
     """Max, mean and median of each metric, and the utility score 64 / log10(|product of medians|)."""
     if captures is None:
         traces, captures = group_captures(traces)
-    metrics = capture_metrics(traces, captures)
-    if len(captures) == 0:
+    return utility_from_metrics(capture_metrics(traces, captures))
+
+
+def utility_from_metrics(metrics: dict[str, np.ndarray]) -> tuple[dict, float]:
+    """compute_utility from capture metrics already measured (capture_metrics' output).
+
+    Raises:
+        ValidationError: no capture, or a product of medians of at most 1 (the score is then undefined).
+    """
+    if len(metrics["duration"]) == 0:
         raise ValidationError(
             "The defence holds no capture.", [CheckResult("utility", False, "No capture to measure.")]
         )

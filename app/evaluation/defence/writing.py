@@ -1,26 +1,20 @@
 """Writing of the train, test and verification sets as zips, formatted and compressed on several threads."""
 
 import os
-import struct
-import time
-import zipfile
-import zlib
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from app.evaluation.defence.captures import Captures
-from app.evaluation.defence.split import DefenceSplit
-from app.evaluation.defence.traces import DefenceTraces
+from ..archive import write_zip
+from .captures import Captures
+from .split import DefenceSplit
+from .traces import DefenceTraces
 
 _WRITE_BATCH_ROWS = 1 << 18
 _WRITE_THREADS = 2
-_DEFLATE_LEVEL = 1
 
 
 def _rows_of(captures: Captures, chosen: np.ndarray) -> np.ndarray:
@@ -80,93 +74,23 @@ def _csv_bytes(columns: dict[str, np.ndarray | pa.Array]) -> memoryview:
     return memoryview(sink.getvalue())
 
 
-def _deflate(data) -> bytes:
-    """Raw deflate of one chunk, ended on a byte boundary (sync flush) so chunks can be joined."""
-    compressor = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+def _rebased_times(traces: DefenceTraces, captures: Captures, chosen: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Timestamps of the chosen captures' rows, each capture starting at 0.
 
-
-def _format_and_deflate(make_columns: Callable[[], dict]) -> tuple[memoryview, bytes]:
-    text = _csv_bytes(make_columns())
-    return text, _deflate(text)
-
-
-def _dos_datetime() -> tuple[int, int]:
-    now = time.localtime()
-    return (
-        (now.tm_hour << 11) | (now.tm_min << 5) | (now.tm_sec // 2),
-        ((max(now.tm_year, 1980) - 1980) << 9) | (now.tm_mon << 5) | now.tm_mday,
-    )
-
-
-def _write_zip(path: Path, member: str, header: list[str], batches: Iterator[Callable[[], dict]]) -> None:
-    """Write a one-member deflated zip, formatting and compressing chunks on several threads.
-
-    Each chunk is deflated on its own and ends on a byte boundary, so the chunks joined form one valid
-    deflate stream (as pigz does). zipfile cannot take precompressed data, hence the small container
-    below: local header (patched at the end), data, central directory, end record; no zip64, which the
-    input cap keeps out of reach.
+    Absolute or session-relative times would tell captures apart by when they were taken, and so their cell.
     """
-    name = member.encode()
-    dos_time, dos_date = _dos_datetime()
-    crc = size = compressed_size = 0
+    first = traces.timestamp[captures.start[chosen]]
+    times = traces.timestamp[rows]
+    times -= np.repeat(first, captures.length[chosen])
+    return times
 
-    def local_header() -> bytes:
-        fields = (0x04034B50, 20, 0, zipfile.ZIP_DEFLATED, dos_time, dos_date, crc, compressed_size, size)
-        return struct.pack("<IHHHHHIIIHH", *fields, len(name), 0) + name
 
-    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=_WRITE_THREADS) as pool:
-        out.write(local_header())
-        head = (",".join(header) + "\n").encode()
-        pending = deque([pool.submit(lambda: (head, _deflate(head)))])
-
-        def drain() -> None:
-            nonlocal crc, size, compressed_size
-            text, data = pending.popleft().result()
-            crc = zlib.crc32(text, crc)
-            size += len(text)
-            compressed_size += len(data)
-            out.write(data)
-
-        for make_columns in batches:
-            pending.append(pool.submit(_format_and_deflate, make_columns))
-            if len(pending) > _WRITE_THREADS + 1:  # bound the chunks held in memory
-                drain()
-        while pending:
-            drain()
-        final_block = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15).flush()
-        out.write(final_block)
-        compressed_size += len(final_block)
-        if max(size, compressed_size, out.tell()) >= 0xFFFFFFFF:
-            raise ValueError(f"{path.name} would exceed 4 GiB, beyond a zip without zip64")
-        directory_offset = out.tell()
-        directory = (
-            struct.pack(
-                "<IHHHHHHIIIHHHHHII",
-                0x02014B50,
-                (3 << 8) | 20,  # made by Unix, zip 2.0
-                20,
-                0,
-                zipfile.ZIP_DEFLATED,
-                dos_time,
-                dos_date,
-                crc,
-                compressed_size,
-                size,
-                len(name),
-                0,
-                0,
-                0,
-                0,
-                0o100644 << 16,
-                0,
-            )
-            + name
-        )
-        out.write(directory)
-        out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(directory), directory_offset, 0))
-        out.seek(0)
-        out.write(local_header())
+def _csv_chunks(columns: Callable[[slice], dict], captures: Captures, chosen: np.ndarray, header: list[str]):
+    """The header line, then CSV text of about _WRITE_BATCH_ROWS rows per chunk, made when called."""
+    head = (",".join(header) + "\n").encode()
+    yield lambda: head
+    for part in _batches(captures, chosen):
+        yield lambda part=part: _csv_bytes(columns(part))
 
 
 def write_defence_sets(
@@ -178,56 +102,46 @@ def write_defence_sets(
 ) -> tuple[Path, Path, Path]:
     """Write team_{id}_train.csv.zip, team_{id}_test.csv.zip and team_{id}_verification.csv.zip.
 
-    Files are written under temporary names in out_dir and renamed at the end; on failure none is left.
+    Layout (part of the format students' scripts rely on): train rows by cell_id, then rep, then time; test
+    rows grouped by capture in ascending capture_id, time order inside a capture; verification rows by
+    capture_id. Every capture's timestamps start at 0. Files are written under temporary names in out_dir and
+    renamed at the end; on failure none is left.
     """
     out_dir = Path(out_dir)
     final = [out_dir / f"team_{team_id}_{kind}.csv.zip" for kind in ("train", "test", "verification")]
     temporary = [path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in final]
 
-    def train_batches() -> Iterator[Callable[[], dict]]:
-        for part in _batches(captures, split.train):
+    def train_columns(part: slice) -> dict:
+        chosen = split.train[part]
+        rows = _rows_of(captures, chosen)
+        length = captures.length[chosen]
+        return {
+            "cell_id": _repeated(captures.cell_id[chosen], length),
+            "rep": _repeated(split.train_rep[part], length),
+            "direction_size": traces.direction_size[rows],
+            "timestamp": _rebased_times(traces, captures, chosen, rows),
+        }
 
-            def make(part=part) -> dict:
-                chosen = split.train[part]
-                rows = _rows_of(captures, chosen)
-                length = captures.length[chosen]
-                return {
-                    "cell_id": _repeated(captures.cell_id[chosen], length),
-                    "rep": _repeated(split.train_rep[part], length),
-                    "direction_size": traces.direction_size[rows],
-                    "timestamp": traces.timestamp[rows],
-                }
-
-            yield make
-
-    def test_batches() -> Iterator[Callable[[], dict]]:
-        for part in _batches(captures, split.test):
-
-            def make(part=part) -> dict:
-                chosen = split.test[part]
-                rows = _rows_of(captures, chosen)
-                return {
-                    "capture_id": _repeated(split.test_capture_id[part], captures.length[chosen]),
-                    "direction_size": traces.direction_size[rows],
-                    "timestamp": traces.timestamp[rows],
-                }
-
-            yield make
+    def test_columns(part: slice) -> dict:
+        chosen = split.test[part]
+        rows = _rows_of(captures, chosen)
+        return {
+            "capture_id": _repeated(split.test_capture_id[part], captures.length[chosen]),
+            "direction_size": traces.direction_size[rows],
+            "timestamp": _rebased_times(traces, captures, chosen, rows),
+        }
 
     order = np.argsort(split.test_capture_id)
-    verification = {
-        "capture_id": split.test_capture_id[order],
-        "cell_id": captures.cell_id[split.test][order],
-    }
+    verification = {"capture_id": split.test_capture_id[order], "cell_id": captures.cell_id[split.test][order]}
+    sets = [
+        (train_columns, split.train, ["cell_id", "rep", "direction_size", "timestamp"]),
+        (test_columns, split.test, ["capture_id", "direction_size", "timestamp"]),
+    ]
     try:
-        _write_zip(temporary[0], final[0].name[:-4], ["cell_id", "rep", "direction_size", "timestamp"], train_batches())
-        _write_zip(
-            temporary[1],
-            final[1].name[:-4],
-            ["capture_id", "direction_size", "timestamp"],
-            test_batches(),
-        )
-        _write_zip(temporary[2], final[2].name[:-4], ["capture_id", "cell_id"], iter([lambda: verification]))
+        for (columns, chosen, header), path, target in zip(sets, temporary, final, strict=False):
+            write_zip(path, target.name[:-4], _csv_chunks(columns, captures, chosen, header), _WRITE_THREADS)
+        head = b"capture_id,cell_id\n"
+        write_zip(temporary[2], final[2].name[:-4], [lambda: head, lambda: _csv_bytes(verification)], _WRITE_THREADS)
         for source, target in zip(temporary, final, strict=True):
             os.replace(source, target)
     except BaseException:

@@ -1,0 +1,137 @@
+"""Charts drawn for the pages: the leaderboard's utility/privacy trade-off as an accessible SVG.
+
+Drawing lives here, out of app.evaluation, which computes the numbers (costs, leakages, the Pareto front).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from xml.sax.saxutils import escape
+
+_WIDTH, _HEIGHT = 720, 480
+_LEFT, _RIGHT, _TOP, _BOTTOM = 80, 30, 50, 70
+_X_LABEL = "Utility cost (lower is better)"
+_Y_LABEL = "Privacy leakage: mean ROC-AUC of attackers"
+
+
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high]."""
+    span = high - low
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def _axis_range(values: list[float]) -> tuple[float, float]:
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.08 if high > low else max(abs(high) * 0.1, 0.05)
+    return low - pad, high + pad
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL) -> str:
+    """Return an accessible SVG scatter plot of the utility/privacy trade-off of the defences.
+
+    Args:
+        points: dicts with "name" (team name), "cost" (utility cost, see utility_cost), "leakage"
+            (mean ROC-AUC of its attackers) and "on_front" (bool, on the Pareto front, see
+            pareto_front). Points with a missing or non-finite cost or leakage are left out.
+        title: the chart's title, also its accessible name.
+        x_label: the horizontal axis's label (the utility cost by default).
+
+    Returns:
+        An SVG document (role="img" with <title> and <desc>): each team a labelled point, the
+        Pareto front drawn as diamonds joined by a step line, both axes labelled; lower-left is
+        better. Without any plottable point, an SVG saying "No data yet".
+    """
+    plotted = [
+        point
+        for point in points
+        if isinstance(point.get("cost"), numbers.Real)
+        and isinstance(point.get("leakage"), numbers.Real)
+        and math.isfinite(point["cost"])
+        and math.isfinite(point["leakage"])
+    ]
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
+        f'width="{_WIDTH}" height="{_HEIGHT}" role="img" aria-labelledby="chart-title chart-desc" '
+        'font-family="sans-serif" font-size="12">'
+        f'<title id="chart-title">{escape(title)}</title>'
+    )
+    if not plotted:
+        return (
+            f'{head}<desc id="chart-desc">No defence has both a utility cost and a privacy '
+            "leakage yet.</desc>"
+            f'<text x="{_WIDTH / 2}" y="{_HEIGHT / 2}" text-anchor="middle" font-size="18">'
+            "No data yet</text></svg>"
+        )
+
+    x_low, x_high = _axis_range([p["cost"] for p in plotted])
+    y_low, y_high = _axis_range([p["leakage"] for p in plotted])
+    plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
+
+    def sx(value: float) -> float:
+        return round(_LEFT + (value - x_low) / (x_high - x_low) * plot_w, 2)
+
+    def sy(value: float) -> float:
+        return round(_TOP + (y_high - value) / (y_high - y_low) * plot_h, 2)
+
+    front = sorted((p for p in plotted if p.get("on_front")), key=lambda p: (p["cost"], p["leakage"]))
+    described = "; ".join(f"{p['name']} (cost {_number(p['cost'])}, leakage {_number(p['leakage'])})" for p in front)
+    desc = (
+        f"Scatter plot of {len(plotted)} defences: utility cost on the horizontal axis, privacy "
+        f"leakage on the vertical axis, lower is better on both. Pareto front: {described or 'none'}."
+    )
+    parts = [head, f'<desc id="chart-desc">{escape(desc)}</desc>']
+    parts.append(f'<text x="{_WIDTH / 2}" y="28" text-anchor="middle" font-size="16">{escape(title)}</text>')
+    bottom, right = _TOP + plot_h, _LEFT + plot_w
+    parts.append(f'<rect x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#444"/>')
+    for tick in _ticks(x_low, x_high):
+        x = sx(tick)
+        parts.append(f'<line x1="{x}" y1="{bottom}" x2="{x}" y2="{bottom + 5}" stroke="#444"/>')
+        parts.append(f'<text x="{x}" y="{bottom + 18}" text-anchor="middle">{_number(tick)}</text>')
+    for tick in _ticks(y_low, y_high):
+        y = sy(tick)
+        parts.append(f'<line x1="{_LEFT - 5}" y1="{y}" x2="{_LEFT}" y2="{y}" stroke="#444"/>')
+        parts.append(f'<text x="{_LEFT - 8}" y="{y + 4}" text-anchor="end">{_number(tick)}</text>')
+    parts.append(f'<text x="{_LEFT + plot_w / 2}" y="{_HEIGHT - 20}" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(
+        f'<text transform="translate(22 {_TOP + plot_h / 2}) rotate(-90)" text-anchor="middle">{_Y_LABEL}</text>'
+    )
+    if len(front) > 1:
+        # Staircase bounding the dominated region (up and to the right of the front).
+        path = [f"M{sx(front[0]['cost'])} {sy(front[0]['leakage'])}"]
+        for point in front[1:]:
+            path.append(f"H{sx(point['cost'])} V{sy(point['leakage'])}")
+        parts.append(
+            f'<path d="{" ".join(path)}" fill="none" stroke="#c0392b" stroke-width="2" '
+            'stroke-dasharray="6 3"><title>Pareto front</title></path>'
+        )
+    for point in plotted:
+        x, y = sx(point["cost"]), sy(point["leakage"])
+        name = escape(str(point["name"]))
+        label = f"{name}: cost {_number(point['cost'])}, leakage {_number(point['leakage'])}"
+        if point.get("on_front"):
+            label += ", on the Pareto front"
+            marker = f'<path d="M{x} {y - 7} L{x + 7} {y} L{x} {y + 7} L{x - 7} {y} Z" fill="#c0392b" class="front"/>'
+        else:
+            marker = f'<circle cx="{x}" cy="{y}" r="5" fill="#2c6fbb"/>'
+        anchor, dx = ("end", -9) if x > right - 80 else ("start", 9)
+        parts.append(
+            f'<g><title>{label}</title>{marker}<text x="{x + dx}" y="{y - 6}" text-anchor="{anchor}">{name}</text></g>'
+        )
+    legend_y = _TOP + 14
+    parts.append(
+        f'<g font-size="11"><path d="M{right - 150} {legend_y - 5} l5 5 l-5 5 l-5 -5 Z" fill="#c0392b"/>'
+        f'<text x="{right - 140}" y="{legend_y + 4}">Pareto front</text>'
+        f'<circle cx="{right - 150}" cy="{legend_y + 18}" r="5" fill="#2c6fbb"/>'
+        f'<text x="{right - 140}" y="{legend_y + 22}">Other defences</text></g>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
