@@ -22,8 +22,14 @@ def evaluation_module(name: str) -> ModuleType:
         return importlib.import_module(f"srs_client.evaluation.{name}")
     except ModuleNotFoundError as exc:
         if exc.name not in ("srs_client.evaluation", f"srs_client.evaluation.{name}"):
-            raise
-    return importlib.import_module(f"app.evaluation.{name}")
+            raise ClientError(
+                f"The evaluation package shipped with srs cannot be imported ({exc}): "
+                "reinstall the client from an up-to-date checkout (pip install ./client)."
+            ) from exc
+    try:
+        return importlib.import_module(f"app.evaluation.{name}")
+    except ModuleNotFoundError as exc:
+        raise ClientError("This srs has no evaluation package: install it with `pip install ./client`.") from exc
 
 
 def test_sets(sets_dir: Path) -> dict[int, Path]:
