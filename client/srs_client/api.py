@@ -79,7 +79,18 @@ class Api:
                     progress(min(monitor.bytes_read, total), total)
 
             body = MultipartEncoderMonitor(encoder, report)
-            return self.json("POST", endpoint, data=body, headers={"Content-Type": body.content_type})
+            try:
+                return self.json("POST", endpoint, data=body, headers={"Content-Type": body.content_type})
+            except ClientError as exc:
+                if isinstance(exc, ApiError) or not isinstance(exc.__cause__, requests.exceptions.ConnectionError):
+                    raise
+                # A server refusing a too large body answers 413 and closes before the upload ends.
+                size = Path(path).stat().st_size / (1024 * 1024)
+                raise ClientError(
+                    f"The server at {self.url} closed the connection during the upload of {Path(path).name} "
+                    f"({size:.1f} MB): the file may be larger than it accepts; compress or trim it, or check "
+                    "your connection."
+                ) from exc
 
     def download(self, path: str, dest: Path, progress: Callable[[int, int | None], None] | None = None) -> Path:
         """Stream a download to dest; progress(received, total or None)."""

@@ -52,6 +52,7 @@ class Srs:
 
     url: str
     home: Path
+    stack: object
 
     def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
         runner = CliRunner(
@@ -71,7 +72,7 @@ class Srs:
 
 @pytest.fixture
 def srs(stack, server_url, tmp_path):
-    return Srs(url=server_url, home=tmp_path / "config")
+    return Srs(url=server_url, home=tmp_path / "config", stack=stack)
 
 
 def _credentials(srs) -> dict:
@@ -103,6 +104,15 @@ def test_login_status_errors_and_logout(srs):
     assert "Defence uploads are closed: the competition is in phase None" in closed.stderr
     closed_json = srs("attack", "upload", str(SAMPLE_DEFENCE), "--json")
     assert closed_json.exit_code == 1 and json.loads(closed_json.stdout)["status"] == 409
+
+    competition.update_state(phase=Phase.DEFENCE)
+    limit = srs.stack.app.config["MAX_CONTENT_LENGTH"]
+    srs.stack.app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    try:
+        too_large = srs("defence", "upload", str(SAMPLE_DEFENCE))
+    finally:
+        srs.stack.app.config["MAX_CONTENT_LENGTH"] = limit
+    assert too_large.exit_code == 1 and "larger than" in too_large.stderr, too_large.output
 
     nowhere = f"http://127.0.0.1:{free_port()}"
     offline = srs("status", env={"SRS_URL": nowhere})
