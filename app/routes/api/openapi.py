@@ -1,0 +1,335 @@
+"""The API described: an OpenAPI 3 document of /api/v1 built with apispec, and a readable page of it.
+
+Every route of the blueprint must have an entry in OPERATIONS (tests/client/test_openapi.py checks the
+document against app.url_map and provokes every documented error).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from apispec import APISpec
+from flask import current_app, jsonify, render_template
+
+from app.routes.api import bp
+
+PREFIX = "/api/v1"
+ERROR_TEXT = {
+    400: "Bad request: the message says which field is wrong.",
+    401: "No valid token (or, for POST /tokens, wrong username or password).",
+    403: "Not allowed: staff only, or you have no team.",
+    404: "No such object (or not your team's).",
+    409: "Closed in the current phase, or a round conflict.",
+    413: "The file is larger than MAX_CONTENT_LENGTH.",
+    422: "The file failed its checks before queueing (not a zip holding one CSV, empty, unsafe).",
+    429: "Too many attempts: wait and try again.",
+}
+
+
+@dataclass
+class Operation:
+    """One documented operation: its answer on success and every error it can give."""
+
+    summary: str
+    ok: int
+    schema: str | None
+    errors: tuple[int, ...]
+    tag: str
+    description: str = ""
+    query: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (type, description)
+    body: str | None = None  # component schema of a JSON body, or "file" for a multipart upload
+    auth: str = "bearer"  # "bearer", "basic" or "none"
+    ok_media: str = "application/json"
+
+
+def _schemas() -> dict[str, dict[str, Any]]:
+    def obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+        return {"type": "object", "properties": props, "required": required or list(props)}
+
+    s, i, n, b = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
+    null = {"nullable": True}
+    submission = {
+        "id": i,
+        "kind": {"type": "string", "enum": ["defence", "attack"]},
+        "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "progress": {**s, **null},
+        "error": {**s, **null},
+        "results": {"type": "object", **null, "description": "checks, utility or scores, when finished"},
+        "created_at": {**s, "format": "date-time"},
+        "finished_at": {**s, "format": "date-time", **null},
+        "original_filename": {**s, **null},
+        "size": {**i, **null},
+        "sha256": {**s, **null},
+        "round": i,
+    }
+    row = {
+        "rank": i,
+        "team_id": i,
+        "team_name": s,
+        "utility_score": {**n, **null},
+        "attack_performance": {**n, **null},
+        "score": {**n, **null},
+    }
+    return {
+        "Error": obj({"error": {**s, "description": "short code"}, "message": {**s, "description": "what to do"}}),
+        "Token": obj({"token": s, "expires_at": {**s, "format": "date-time"}}),
+        "Me": obj(
+            {
+                "username": s,
+                "is_admin": b,
+                "team_id": {**i, **null},
+                "team_name": {**s, **null},
+            }
+        ),
+        "Competition": obj(
+            {
+                "round": i,
+                "phase": {"type": "string", "enum": ["Defence", "Attack", "Both", "None"]},
+                "registration_open": b,
+                "nb_classes": i,
+                "nb_traces_to_classify": i,
+            }
+        ),
+        "CompetitionChange": obj(
+            {"phase": {"type": "string", "enum": ["Defence", "Attack", "Both", "None"]}, "registration_open": b}, []
+        ),
+        "RoundRequest": obj({"round": i}),
+        "Match": obj({"id": i, "round": i, "attacker_team_id": i, "defender_team_id": i}),
+        "Matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}},
+        "Round": obj({"round": i, "matches": {"$ref": "#/components/schemas/Matches"}}),
+        "Accepted": obj({"submission_id": i, "status_url": {**s, "format": "uri"}}),
+        "Submission": obj(submission),
+        "SubmissionList": obj(
+            {
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/Submission"}},
+                "page": i,
+                "per_page": i,
+                "total": i,
+                "pages": i,
+            }
+        ),
+        "Leaderboard": obj(
+            {
+                "round": i,
+                "generated": {**s, **null},
+                "rows": {"type": "array", "items": obj(row, list(row)[:3])},
+            }
+        ),
+        "OverallLeaderboard": obj(
+            {
+                "aggregation": {"type": "string", "enum": ["sum", "mean", "best"]},
+                "rounds": {"type": "array", "items": i},
+                "rows": {"type": "array", "items": {"type": "object"}},
+            }
+        ),
+    }
+
+
+UPLOAD_ERRORS = (400, 401, 403, 409, 413, 422)
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("api.create_token", "post"): Operation(
+        "Get a token for your username and password (HTTP Basic)",
+        201,
+        "Token",
+        (401, 429),
+        "auth",
+        "Tokens last API_TOKEN_HOURS. Attempts are rate-limited per account and per address.",
+        auth="basic",
+    ),
+    ("api.revoke_token", "delete"): Operation("Revoke the token used for this call", 204, None, (401,), "auth"),
+    ("api.me", "get"): Operation("Who you are, and your team", 200, "Me", (401,), "competition"),
+    ("api.get_competition", "get"): Operation(
+        "The round, the phase and the settings", 200, "Competition", (401,), "competition"
+    ),
+    ("api.put_competition", "put"): Operation(
+        "Change the phase or registration (staff)",
+        200,
+        "Competition",
+        (400, 401, 403),
+        "competition",
+        body="CompetitionChange",
+    ),
+    ("api.post_round", "post"): Operation(
+        "Generate the next round's matches (staff)",
+        201,
+        "Round",
+        (400, 401, 403, 409),
+        "rounds",
+        "Rounds go in order and are never generated twice (409).",
+        body="RoundRequest",
+    ),
+    ("api.get_matches", "get"): Operation(
+        "A round's matches",
+        200,
+        "Matches",
+        (401,),
+        "rounds",
+        query={"round": ("integer", "the round (default: the current one)")},
+    ),
+    ("api.get_attack_sets", "get"): Operation(
+        "Your targets' train and test sets (the current round), as one zip",
+        200,
+        None,
+        (401, 403, 404, 409),
+        "attacks",
+        "A zip holding team_ID_train.csv.zip and team_ID_test.csv.zip per target; 409 outside the attack phase.",
+        ok_media="application/zip",
+    ),
+    ("api.post_attack", "post"): Operation(
+        "Upload an attack (multipart field `file`)",
+        202,
+        "Accepted",
+        UPLOAD_ERRORS,
+        "attacks",
+        "A zip holding one CSV team_id,capture_id,proba_class_1..N. Follow it with the status URL.",
+        body="file",
+    ),
+    ("api.post_defence", "post"): Operation(
+        "Upload a defence (multipart field `file`)",
+        202,
+        "Accepted",
+        UPLOAD_ERRORS,
+        "defences",
+        "A zip holding one CSV cell_id,rep,direction_size,timestamp. Follow it with the status URL.",
+        body="file",
+    ),
+    ("api.list_submissions", "get"): Operation(
+        "Your team's submissions, newest first",
+        200,
+        "SubmissionList",
+        (400, 401),
+        "submissions",
+        query={"page": ("integer", "page, from 1"), "per_page": ("integer", "items per page, 1 to 100 (20)")},
+    ),
+    ("api.get_submission", "get"): Operation(
+        "One submission's status, checks and results", 200, "Submission", (401, 404), "submissions"
+    ),
+    ("api.get_leaderboard", "get"): Operation(
+        "One round's leaderboard",
+        200,
+        "Leaderboard",
+        (401, 404),
+        "leaderboard",
+        query={"round": ("integer", "the round (default: the current one)")},
+    ),
+    ("api.get_overall_leaderboard", "get"): Operation(
+        "All rounds combined (LEADERBOARD_AGGREGATION)", 200, "OverallLeaderboard", (401,), "leaderboard"
+    ),
+    ("api.openapi_document", "get"): Operation("This document", 200, None, (), "meta", auth="none"),
+    ("api.docs_page", "get"): Operation(
+        "This document as a page", 200, None, (), "meta", auth="none", ok_media="text/html"
+    ),
+}
+
+
+def openapi_path(rule: str) -> str:
+    """/api/v1/submissions/<int:submission_id> -> /submissions/{submission_id}."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule[len(PREFIX) :])
+
+
+def api_rules(app) -> list[tuple[str, str, Any]]:
+    """(endpoint, method, rule) of every route under /api/v1, HEAD and OPTIONS left out."""
+    return sorted(
+        (rule.endpoint, method.lower(), rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(PREFIX + "/")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    )
+
+
+def _operation(endpoint: str, op: Operation, rule) -> dict[str, Any]:
+    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "integer"}} for name in rule.arguments]
+    params += [
+        {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": text}
+        for name, (kind, text) in op.query.items()
+    ]
+    responses: dict[str, Any] = {}
+    if op.ok == 204:
+        responses["204"] = {"description": "Done; no content."}
+    else:
+        content = {"schema": {"$ref": f"#/components/schemas/{op.schema}"}} if op.schema else {}
+        if op.ok_media == "application/zip":
+            content = {"schema": {"type": "string", "format": "binary"}}
+        responses[str(op.ok)] = {"description": "Success.", "content": {op.ok_media: content}}
+    for status in op.errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+    doc: dict[str, Any] = {
+        "operationId": endpoint.removeprefix("api."),
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": responses,
+    }
+    if op.description:
+        doc["description"] = op.description
+    if params:
+        doc["parameters"] = params
+    if op.auth == "none":
+        doc["security"] = []
+    elif op.auth == "basic":
+        doc["security"] = [{"basic": []}]
+    if op.body == "file":
+        doc["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+    elif op.body:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
+        }
+    return doc
+
+
+def build_spec(app) -> APISpec:
+    """The OpenAPI 3 document of the app's /api/v1 routes; KeyError names a route missing from OPERATIONS."""
+    spec = APISpec(
+        title="Secret Race Strolling API",
+        version="1",
+        openapi_version="3.0.3",
+        info={
+            "description": "JSON API of the platform. Get a token with POST /tokens (HTTP Basic), then send "
+            "`Authorization: Bearer <token>`. Errors are JSON {error, message}."
+        },
+        servers=[{"url": PREFIX}],
+        security=[{"bearer": []}],
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
+    for name, schema in _schemas().items():
+        spec.components.schema(name, schema)
+    for status, text in ERROR_TEXT.items():
+        spec.components.response(
+            f"E{status}",
+            {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        )
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint, method, rule in api_rules(app):
+        op = OPERATIONS.get((endpoint, method))
+        if op is None:
+            raise KeyError(f"{method.upper()} {rule.rule} ({endpoint}) is not described in {__name__}.OPERATIONS")
+        paths.setdefault(openapi_path(rule.rule), {})[method] = _operation(endpoint, op, rule)
+    for path, operations in sorted(paths.items()):
+        spec.path(path=path, operations=operations)
+    return spec
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3 document of this API."""
+    return jsonify(build_spec(current_app).to_dict())
+
+
+@bp.get("/docs")
+def docs_page():
+    """The API described, as a page."""
+    return render_template("api/docs.html", spec=build_spec(current_app).to_dict(), prefix=PREFIX)

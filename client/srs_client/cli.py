@@ -1,0 +1,415 @@
+"""`srs`: log in, upload and follow, download, read the leaderboard, validate files before uploading."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from srs_client import __version__, config
+from srs_client.api import Api, ApiError, ClientError, unpack_sets
+
+POLL_SECONDS = 1.0
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class SrsGroup(click.Group):
+    """Turns ClientError into the server's message and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClientError as exc:
+            message = exc.message
+            if isinstance(exc, ApiError) and exc.status == 401 and ctx.invoked_subcommand != "login":
+                message += " Run `srs login` to get a new token."
+            if ctx.meta.get("srs_json"):
+                click.echo(json.dumps({"error": exc.code or "client_error", "message": message, "status": exc.status}))
+            err.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False)
+            ctx.exit(1)
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta["srs_json"] = True
+    return value
+
+
+def json_option(f):
+    return click.option(
+        "--json", "as_json", is_flag=True, callback=_set_json, expose_value=True, help="Print JSON for scripts."
+    )(f)
+
+
+def emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def api(require_token: bool = True) -> Api:
+    creds = config.load()
+    if require_token and not creds.token:
+        raise ClientError("You are not logged in: run `srs login` (or set SRS_TOKEN).")
+    return Api(creds.url, creds.token)
+
+
+def progress_bar(description: str, quiet: bool) -> Progress:
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    )
+
+
+@click.group(cls=SrsGroup)
+@click.version_option(__version__, prog_name="srs")
+def cli() -> None:
+    """Secret Race Strolling from the terminal. Log in first: `srs login --url https://...`."""
+
+
+@cli.command()
+@click.option("--url", help="Address of the platform, e.g. https://srs.example.org (default: the saved one).")
+@click.option("--username", prompt=True, help="Your username (asked when omitted).")
+@click.option("--password", prompt=True, hide_input=True, help="Your password (asked when omitted; safer).")
+@json_option
+def login(url: str | None, username: str, password: str, as_json: bool) -> None:
+    """Exchange your username and password for a token, saved in your config folder (mode 600)."""
+    url = (url or config.load().url).rstrip("/")
+    answer = Api(url).login(username, password)
+    path = config.save(url, answer["token"], answer.get("expires_at"))
+    if as_json:
+        emit({"url": url, "username": username, "expires_at": answer.get("expires_at"), "saved_to": str(path)})
+        return
+    out.print(f"Logged in to {url} as {username}; token saved in {path} (valid until {answer.get('expires_at')}).")
+    if os.environ.get("SRS_TOKEN"):
+        err.print("Note: SRS_TOKEN is set in your environment and overrides the saved token.")
+
+
+@cli.command()
+@json_option
+def logout(as_json: bool) -> None:
+    """Revoke the saved token on the server and delete it."""
+    creds = config.load()
+    revoked = False
+    if creds.token:
+        try:
+            Api(creds.url, creds.token).json("DELETE", "/tokens")
+            revoked = True
+        except ApiError as exc:
+            if exc.status != 401:  # an expired token is as good as revoked
+                raise
+    removed = config.forget()
+    if as_json:
+        emit({"revoked": revoked, "removed": removed})
+    else:
+        out.print("Logged out." if (revoked or removed) else "You were not logged in.")
+
+
+@cli.command()
+@json_option
+def status(as_json: bool) -> None:
+    """You, your team, the phase and round, and your team's latest defence and attacks."""
+    client = api()
+    me = client.json("GET", "/me")
+    state = client.json("GET", "/competition")
+    items = client.json("GET", "/submissions", params={"per_page": 100})["items"] if me.get("team_id") else []
+    defence = next((s for s in items if s["kind"] == "defence"), None)
+    attacks = [s for s in items if s["kind"] == "attack" and s["round"] == state["round"]]
+    data = {
+        "url": client.url,
+        "user": me,
+        "competition": state,
+        "next_deadline": state.get("next_deadline"),
+        "latest_defence": defence,
+        "latest_attacks": attacks[:5],
+    }
+    if as_json:
+        emit(data)
+        return
+    team = me.get("team_name") or "no team yet (join one on the website)"
+    out.print(f"[bold]{me['username']}[/]{' (admin)' if me.get('is_admin') else ''} at {client.url}, team {team}")
+    out.print(f"Round {state['round']}, phase {state['phase']}")
+    if state.get("next_deadline"):
+        out.print(f"Next deadline: {state['next_deadline']}")
+    if defence:
+        out.print(f"Latest defence: {_one_line(defence)}")
+    elif me.get("team_id"):
+        out.print("Latest defence: none yet (srs defence upload FILE)")
+    for attack in attacks[:5]:
+        out.print(f"Attack this round: {_one_line(attack)}")
+
+
+def _one_line(s: dict) -> str:
+    line = f"#{s['id']} {s['status']} ({s['original_filename'] or 'upload'}, {s['created_at']})"
+    results = s.get("results") or {}
+    if s["status"] == "succeeded" and results.get("utility_score") is not None:
+        line += f", utility {results['utility_score']:.3f}"
+    if s["status"] == "failed" and s.get("error"):
+        line += f": {s['error']}"
+    return line
+
+
+def _upload(kind: str, file: Path, wait: bool, timeout: float, as_json: bool) -> None:
+    client = api()
+    endpoint = "/defences" if kind == "defence" else "/attacks"
+    with progress_bar(f"Uploading {file.name}", as_json) as bar:
+        task = bar.add_task("upload", total=file.stat().st_size)
+
+        def report(sent: int, total: int) -> None:
+            bar.update(task, completed=sent, total=total)
+
+        answer = client.upload(file, endpoint, report)
+    sid = answer["submission_id"]
+    if not wait:
+        if as_json:
+            emit(answer)
+        else:
+            out.print(f"Uploaded: submission #{sid} is queued. Follow it with `srs submissions {sid}`.")
+        return
+    result = _wait(client, sid, timeout, as_json)
+    if as_json:
+        emit(result)
+    else:
+        show_submission(result)
+    if result["status"] != "succeeded":
+        sys.exit(1)
+
+
+def _wait(client: Api, sid: int, timeout: float, quiet: bool) -> dict:
+    deadline = time.monotonic() + timeout
+    with err.status(f"Submission #{sid}: queued", spinner="dots") if not quiet else _Null() as spinner:
+        while True:
+            data = client.json("GET", f"/submissions/{sid}")
+            if data["status"] in ("succeeded", "failed"):
+                return data
+            if spinner is not None:
+                stage = f": {data['progress']}" if data.get("progress") else ""
+                spinner.update(f"Submission #{sid}: {data['status']}{stage}")
+            if time.monotonic() > deadline:
+                raise ClientError(
+                    f"Submission #{sid} is still {data['status']} after {timeout:.0f} s; "
+                    f"follow it later with `srs submissions {sid}`."
+                )
+            time.sleep(POLL_SECONDS)
+
+
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def show_submission(s: dict) -> None:
+    """Print a submission: status, every check and the results."""
+    colour = {"succeeded": "green", "failed": "red"}.get(s["status"], "yellow")
+    out.print(f"Submission #{s['id']} ({s['kind']}, round {s.get('round')}): [bold {colour}]{s['status']}[/]")
+    if s.get("error"):
+        out.print(s["error"])
+    results = s.get("results") or {}
+    if results.get("checks"):
+        table = Table("check", "", "message", title="Checks")
+        for c in results["checks"]:
+            mark = "[green]ok[/]" if c["passed"] else "[red]FAILED[/]"
+            message = c["message"]
+            if c.get("examples"):
+                message += "\n  e.g. " + "; ".join(str(e) for e in c["examples"][:5])
+            table.add_row(c["name"], mark, message)
+        out.print(table)
+    if results.get("utility_score") is not None:
+        out.print(f"Utility score: [bold]{results['utility_score']:.4f}[/]")
+    if results.get("utility"):
+        table = Table("measure", "value")
+        for key, value in results["utility"].items():
+            table.add_row(str(key), str(value))
+        out.print(table)
+    scores = results.get("scores")
+    if scores:
+        rows = scores.values() if isinstance(scores, dict) else scores
+        table = Table("target team", "accuracy", "top-5 accuracy", "ROC-AUC", "captures", title="Scores")
+        for sc in rows:
+            table.add_row(
+                str(sc.get("team_id")),
+                _num(sc.get("accuracy")),
+                _num(sc.get("top5_accuracy")),
+                _num(sc.get("roc_auc")),
+                str(sc.get("nb_captures", "")),
+            )
+        out.print(table)
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+UPLOAD_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@cli.group()
+def defence() -> None:
+    """Your team's defence (a zip holding one CSV cell_id,rep,direction_size,timestamp)."""
+
+
+@defence.command("upload")
+@click.argument("file", type=UPLOAD_FILE)
+@click.option("--wait", is_flag=True, help="Follow the evaluation; exit 0 only when the defence is accepted.")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait with --wait.")
+@json_option
+def defence_upload(file: Path, wait: bool, timeout: float, as_json: bool) -> None:
+    """Upload a defence."""
+    _upload("defence", file, wait, timeout, as_json)
+
+
+@cli.group()
+def attack() -> None:
+    """Your attacks: download your targets' sets, upload class probabilities."""
+
+
+@attack.command("upload")
+@click.argument("file", type=UPLOAD_FILE)
+@click.option("--wait", is_flag=True, help="Follow the scoring; exit 0 only when the attack is accepted.")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait with --wait.")
+@json_option
+def attack_upload(file: Path, wait: bool, timeout: float, as_json: bool) -> None:
+    """Upload an attack (a zip holding one CSV team_id,capture_id,proba_class_1..N)."""
+    _upload("attack", file, wait, timeout, as_json)
+
+
+@attack.command("download")
+@click.option("--round", "round_", type=int, help="The round (the server serves the current round's sets).")
+@click.option(
+    "-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("."), help="Folder to unpack into."
+)
+@json_option
+def attack_download(round_: int | None, output: Path, as_json: bool) -> None:
+    """Download your targets' train and test sets and unpack the per-target zips into a folder."""
+    client = api()
+    current = client.json("GET", "/competition")["round"]
+    if round_ is not None and round_ != current:
+        raise ClientError(f"Only the current round's sets can be downloaded: round {current}, not {round_}.")
+    output.mkdir(parents=True, exist_ok=True)
+    archive = output / f".srs-round-{current}-download.zip"
+    try:
+        with progress_bar("Downloading the sets", as_json) as bar:
+            task = bar.add_task("download", total=None)
+            client.download("/attack/sets", archive, lambda got, total: bar.update(task, completed=got, total=total))
+        files = unpack_sets(archive, output)
+    finally:
+        archive.unlink(missing_ok=True)
+    if as_json:
+        emit({"round": current, "directory": str(output), "files": files})
+        return
+    out.print(f"Round {current}: unpacked {len(files)} files into {output}:")
+    for name in files:
+        out.print(f"  {name}")
+
+
+@cli.command()
+@click.option("--round", "round_", type=int, help="One round (default: the current round).")
+@click.option("--overall", is_flag=True, help="All rounds combined.")
+@json_option
+def leaderboard(round_: int | None, overall: bool, as_json: bool) -> None:
+    """The leaderboard as a table."""
+    if overall and round_ is not None:
+        raise click.UsageError("Give --round N or --overall, not both.")
+    client = api()
+    if overall:
+        board = client.json("GET", "/leaderboard/overall")
+        title = f"Overall ({board.get('aggregation')} of rounds {', '.join(map(str, board.get('rounds', [])))})"
+    else:
+        board = client.json("GET", "/leaderboard", params={"round": round_} if round_ is not None else None)
+        title = f"Round {board['round']}"
+    if as_json:
+        emit(board)
+        return
+    rows = board.get("rows", [])
+    columns = [
+        c for c in ("rank", "team_name", "utility_score", "attack_performance", "score") if rows and c in rows[0]
+    ]
+    table = Table(*[c.replace("_", " ") for c in columns] or ["rank", "team"], title=title)
+    for row in rows:
+        table.add_row(*[_num(row.get(c), 3) for c in columns])
+    out.print(table)
+    if not rows:
+        out.print("No team on this leaderboard yet.")
+
+
+@cli.command()
+@click.argument("submission_id", type=int, required=False)
+@click.option("--page", default=1, show_default=True, help="Page of the list (newest first).")
+@json_option
+def submissions(submission_id: int | None, page: int, as_json: bool) -> None:
+    """Your team's uploads, newest first; with an ID, that upload's checks and results."""
+    client = api()
+    if submission_id is not None:
+        data = client.json("GET", f"/submissions/{submission_id}")
+        emit(data) if as_json else show_submission(data)
+        return
+    data = client.json("GET", "/submissions", params={"page": page})
+    if as_json:
+        emit(data)
+        return
+    table = Table("id", "kind", "round", "status", "file", "uploaded", title=f"Page {data['page']} of {data['pages']}")
+    for s in data["items"]:
+        table.add_row(
+            str(s["id"]), s["kind"], str(s["round"]), s["status"], s["original_filename"] or "", s["created_at"]
+        )
+    out.print(table)
+    if not data["items"]:
+        out.print("No upload yet.")
+
+
+@cli.group()
+def validate() -> None:
+    """Run the platform's own checks on a file, offline, before uploading it."""
+
+
+@validate.command("attack")
+@click.argument("file", type=UPLOAD_FILE)
+@click.option(
+    "--sets",
+    "sets_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder holding the team_ID_test.csv.zip files (from `srs attack download`).",
+)
+@click.option("--nb-classes", default=100, show_default=True, help="Number of classes (grid cells).")
+@click.option("--max-mb", default=640, show_default=True, help="Largest decompressed CSV accepted, in MB.")
+@json_option
+def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_mb: int, as_json: bool) -> None:
+    """Check an attack file against the test sets in --sets: columns, types, targets, capture ids, probabilities."""
+    from srs_client.validate import validate_attack as run
+
+    passed, checks = run(file, sets_dir, nb_classes, max_mb * 1024 * 1024)
+    if as_json:
+        emit({"passed": passed, "checks": checks})
+    else:
+        show_submission(
+            {
+                "id": "-",
+                "kind": "attack",
+                "round": "-",
+                "status": "succeeded" if passed else "failed",
+                "results": {"checks": checks},
+            }
+        )
+        out.print("Ready to upload." if passed else "Fix the failed checks before uploading.")
+    if not passed:
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="srs")

@@ -1,0 +1,129 @@
+"""The OpenAPI document matches the registered routes, and every error it documents is the one the API gives."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from app.models import Phase
+from app.routes.api.openapi import OPERATIONS, api_rules, build_spec, openapi_path
+from app.services import competition
+from tests import factories
+
+
+def _document(client) -> dict:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    return response.get_json()
+
+
+def test_every_route_and_method_is_described_and_nothing_else(app, client):
+    spec = _document(client)
+    assert spec["openapi"].startswith("3.")
+    registered = {(openapi_path(rule.rule), method) for _, method, rule in api_rules(app)}
+    described = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    assert registered == described
+    assert {(e, m) for e, m, _ in api_rules(app)} == set(OPERATIONS)
+    for path, ops in spec["paths"].items():
+        names = set(re.findall(r"{(\w+)}", path))
+        for op in ops.values():
+            assert {p["name"] for p in op.get("parameters", []) if p["in"] == "path"} == names
+            for ref in re.findall(r"'\$ref': '#/components/(\w+)/(\w+)'", str(op)):
+                assert ref[1] in spec["components"][ref[0]], ref
+
+
+def test_a_new_undescribed_route_breaks_the_document(app):
+    from flask import Flask
+
+    bare = Flask(__name__)
+    bare.add_url_rule("/api/v1/secret", "api.secret", lambda: "")
+    try:
+        build_spec(bare)
+    except KeyError as exc:
+        assert "/api/v1/secret" in str(exc)
+    else:
+        raise AssertionError("an undescribed route went unnoticed")
+
+
+def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
+    """Make every API operation fail in every way we know; the statuses it answered, by (endpoint, method)."""
+    alice = factories.make_user("alice", team="al-bo")
+    nomad = factories.make_user("nomad")  # no team
+    admin = factories.make_user("boss", admin=True)
+    h_alice, h_nomad, h_admin = (factories.api_token(u) for u in (alice, nomad, admin))
+    seen: dict[tuple[str, str], set[int]] = {}
+
+    def hit(key, method, url, **kwargs):
+        response = client.open(url, method=method, **kwargs)
+        if response.status_code >= 400:
+            body = response.get_json()
+            assert set(body) == {"error", "message"} and body["message"], (url, body)
+            seen.setdefault(key, set()).add(response.status_code)
+        return response
+
+    for endpoint, method, rule in api_rules(app):
+        if OPERATIONS[(endpoint, method)].auth == "bearer":
+            url = re.sub(r"<[^>]+>", "1", rule.rule)
+            assert hit((endpoint, method), method, url).status_code == 401, url
+
+    def upload(key, url, headers, data=b"PK\x03\x04 not a zip"):
+        return hit(key, "POST", url, headers=headers, data={"file": (io.BytesIO(data), "x.zip")})
+
+    hit(("api.create_token", "post"), "POST", "/api/v1/tokens", auth=("alice", "wrong"))
+    for _ in range(30):
+        if hit(("api.create_token", "post"), "POST", "/api/v1/tokens", auth=("alice", "wrong")).status_code == 429:
+            break
+    hit(("api.put_competition", "put"), "PUT", "/api/v1/competition", headers=h_admin, json={})
+    hit(("api.put_competition", "put"), "PUT", "/api/v1/competition", headers=h_alice, json={"phase": "Both"})
+    hit(("api.post_round", "post"), "POST", "/api/v1/rounds", headers=h_admin, json={})
+    hit(("api.post_round", "post"), "POST", "/api/v1/rounds", headers=h_alice, json={"round": 1})
+    hit(("api.post_round", "post"), "POST", "/api/v1/rounds", headers=h_admin, json={"round": 5})
+    hit(("api.list_submissions", "get"), "GET", "/api/v1/submissions?per_page=1000", headers=h_alice)
+    hit(("api.get_submission", "get"), "GET", "/api/v1/submissions/999", headers=h_alice)
+    hit(("api.get_leaderboard", "get"), "GET", "/api/v1/leaderboard?round=99", headers=h_alice)
+
+    sets = ("api.get_attack_sets", "get")
+    hit(sets, "GET", "/api/v1/attack/sets", headers=h_alice)  # phase None: 409
+    competition.update_state(phase=Phase.ATTACK)
+    hit(sets, "GET", "/api/v1/attack/sets", headers=h_nomad)  # no team: 403
+    hit(sets, "GET", "/api/v1/attack/sets", headers=h_alice)  # no target: 404
+    factories.make_round(1, [(alice.team, factories.make_team("cha-di"))])  # alice has a target from now on
+    for kind, url in (("api.post_defence", "/api/v1/defences"), ("api.post_attack", "/api/v1/attacks")):
+        key = (kind, "post")
+        competition.update_state(phase=Phase.NONE)
+        upload(key, url, h_alice)  # 409
+        competition.update_state(phase=Phase.BOTH)
+        upload(key, url, h_nomad)  # 403
+        hit(key, "POST", url, headers=h_alice, data={})  # 400
+        upload(key, url, h_alice)  # 422
+        app.config["MAX_CONTENT_LENGTH"] = 1000
+        try:
+            upload(key, url, h_alice, data=b"x" * 5000)  # 413
+        finally:
+            app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+    return seen
+
+
+def test_documented_errors_are_exactly_those_the_api_gives(app, client):
+    spec = _document(client)
+    seen = _provoke(app, client)
+    for (endpoint, method), rule in {(e, m): r for e, m, r in api_rules(app)}.items():
+        op = spec["paths"][openapi_path(rule.rule)][method]
+        documented = {int(s) for s in op["responses"] if int(s) >= 400}
+        assert seen.get((endpoint, method), set()) == documented, f"{method.upper()} {rule.rule}"
+        for status in documented:
+            assert op["responses"][str(status)] == {"$ref": f"#/components/responses/E{status}"}
+
+
+def test_docs_page_lists_every_operation_without_outside_resources_and_is_linked(app, client):
+    spec = _document(client)
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            assert f"{method.upper()} /api/v1{path}" in html
+            for status in op["responses"]:
+                assert f"<td>{status}</td>" in html
+    assert not re.search(r"""(src|href)=["']https?://""", html), "the page must work offline (no CDN)"
+    assert 'href="/api/v1/docs"' in client.get("/login").get_data(as_text=True)
