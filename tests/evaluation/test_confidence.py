@@ -91,4 +91,5 @@ def test_intervals_cover_the_true_value_at_about_the_nominal_rate():
         for k, interval in enumerate((intervals.accuracy, intervals.top5_accuracy, intervals.roc_auc)):
             covered[k] += interval.low <= truth[k] <= interval.high
     coverage = covered / experiments
-    assert np.all((coverage >= 0.88) & (coverage <= 0.99)), dict(zip(["accuracy", "top5", "auc"], coverage))
+    named = dict(zip(["accuracy", "top5", "auc"], coverage, strict=True))
+    assert np.all((coverage >= 0.88) & (coverage <= 0.99)), named
