@@ -32,7 +32,7 @@ from .attack import AttackScore, _score
 
 NB_TREES = 200
 NB_JOBS = 2
-TREES_PER_BATCH = 50
+TREES_PER_BATCH = 25
 CUMUL_POINTS = 100
 FIRST_PACKETS = 20
 EDGE_PACKETS = 30
@@ -227,14 +227,24 @@ def _features(rows: CaptureRows) -> tuple[np.ndarray, list[str]]:
         table.add(f"time_{name}", _quantiles(times[mask], groups, nb, (*QUARTILES, 1.0)), (*QUARTILE_NAMES, "last"))
         table.add(f"gap_{name}", _timing_features(times[mask], groups, nb), TIMING)
 
-    # Packets per second (k-FP): statistics of the packet counts of every second the capture spans.
+    # Packets per second (k-FP) over every second the capture spans, empty seconds included. Only non-empty
+    # seconds are materialised, so a capture lasting hours costs no more memory than its packets.
     second = np.floor(times).astype(np.int64)
-    seconds_spanned = second[start + length - 1] + 1
-    offset = np.concatenate(([0], np.cumsum(seconds_spanned)[:-1]))
-    per_second = np.bincount(offset[group] + second, minlength=int(seconds_spanned.sum())).astype(np.float64)
-    second_group = np.repeat(np.arange(nb), seconds_spanned)
-    table.add("per_second", _masked_stats(per_second, second_group, nb)[:, 1:], STATS)
-    table.add("per_second", _quantiles(per_second, second_group, nb, (0.5,)), ("q50",))
+    spanned = (second[start + length - 1] + 1).astype(np.float64)
+    new_second = np.ones(len(size), dtype=bool)
+    new_second[1:] = (second[1:] != second[:-1]) | (group[1:] != group[:-1])
+    second_start = np.flatnonzero(new_second)
+    busy = np.diff(np.append(second_start, len(size))).astype(np.float64)  # packets of each non-empty second
+    busy_group = group[second_start]
+    nb_busy = np.bincount(busy_group, minlength=nb)
+    mean = length / spanned
+    squares = np.bincount(busy_group, weights=busy * busy, minlength=nb) / spanned
+    busy_stats = _masked_stats(busy, busy_group, nb)
+    lowest = np.where(nb_busy < spanned, 0.0, busy_stats[:, 3])  # an empty second counts 0 packets
+    per_second = np.column_stack((mean, np.sqrt(np.maximum(squares - mean * mean, 0.0)), lowest, busy_stats[:, 4]))
+    table.add("per_second", per_second, STATS)
+    table.add("per_busy_second", _quantiles(busy, busy_group, nb, (0.5,)), ("q50",))
+    table.add("busy_seconds", nb_busy / spanned)
 
     # Bursts: maximal runs of packets in one direction.
     new_run = np.ones(len(size), dtype=bool)
@@ -352,11 +362,13 @@ def _group(key: np.ndarray, size: np.ndarray, times: np.ndarray) -> tuple[np.nda
 def load_train(source: pd.DataFrame | str | Path) -> tuple[CaptureRows, np.ndarray]:
     """Captures of a train set (columns cell_id, rep, direction_size, timestamp) and the cell of each."""
     data = _read_columns(source, TRAIN_COLUMNS, "train")
-    cell = data["cell_id"].astype(np.int64)
-    rep = data["rep"].astype(np.int64)
+    cell = data["cell_id"].astype(np.int64, copy=False)
+    rep = data["rep"].astype(np.int64, copy=False)
     _, rep_code = np.unique(rep, return_inverse=True)
     nb_reps = int(rep_code.max()) + 1 if len(rep_code) else 1
-    keys, rows = _group(cell * nb_reps + rep_code, data["direction_size"].astype(np.int64), data["timestamp"])
+    keys, rows = _group(
+        cell * nb_reps + rep_code, data["direction_size"].astype(np.int64, copy=False), data["timestamp"]
+    )
     return rows, keys // nb_reps
 
 
@@ -364,8 +376,8 @@ def load_test(source: pd.DataFrame | str | Path) -> tuple[np.ndarray, CaptureRow
     """Capture ids (ascending) and captures of a test set (columns capture_id, direction_size, timestamp)."""
     data = _read_columns(source, TEST_COLUMNS, "test")
     ids, rows = _group(
-        data["capture_id"].astype(np.int64),
-        data["direction_size"].astype(np.int64),
+        data["capture_id"].astype(np.int64, copy=False),
+        data["direction_size"].astype(np.int64, copy=False),
         data["timestamp"],
     )
     return ids, rows
@@ -376,7 +388,7 @@ def load_labels(source: pd.DataFrame | str | Path | dict[int, int]) -> tuple[np.
     if isinstance(source, dict):
         source = pd.DataFrame({"capture_id": list(source), "cell_id": list(source.values())})
     data = _read_columns(source, VERIFICATION_COLUMNS, "verification")
-    ids, cells = data["capture_id"].astype(np.int64), data["cell_id"].astype(np.int64)
+    ids, cells = data["capture_id"].astype(np.int64, copy=False), data["cell_id"].astype(np.int64, copy=False)
     order = np.argsort(ids, kind="stable")
     return ids[order], cells[order]
 

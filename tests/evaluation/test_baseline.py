@@ -43,6 +43,14 @@ def test_timing_features():
     assert f["time_in_last"] == pytest.approx(1.5)
     # Seconds 0 and 1 hold 4 and 1 packets.
     assert (f["per_second_min"], f["per_second_max"], f["per_second_mean"]) == (1, 4, 2.5)
+    assert f["per_second_std"] == pytest.approx(1.5)
+    # Seconds 0, 1, 2 hold 2, 0, 1 packets: the empty second counts.
+    g = features_of([100, -100, 100], [0.0, 0.1, 2.5])
+    assert (g["per_second_min"], g["per_second_max"], g["per_second_mean"]) == (0, 2, 1)
+    assert g["busy_seconds"] == pytest.approx(2 / 3)
+    # A capture of several hours costs no more than its packets.
+    h = features_of([100, -100], [0.0, 1e7])
+    assert (h["per_second_max"], h["per_second_mean"]) == (1, pytest.approx(2 / (1e7 + 1)))
 
 
 def test_bursts_and_ordering():
