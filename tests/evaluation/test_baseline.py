@@ -169,3 +169,6 @@ def test_the_baseline_reaches_80_percent_on_the_undefended_sample(sample_sets):
     assert result.score.accuracy >= 0.80
     assert result.score.roc_auc >= 0.97
     assert result.to_dict()["nb_train_captures"] == result.nb_train_captures > 3000
+    interval = result.to_dict()["intervals"]["accuracy"]
+    assert interval["low"] < result.score.accuracy < interval["high"]
+    assert interval["estimate"] == result.score.accuracy
