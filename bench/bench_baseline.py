@@ -202,6 +202,11 @@ def main() -> int:
         )
         ok &= run["seconds"] <= TARGET_SECONDS * max(1.0, rows / 1.5e6) and run["rss_mb"] <= TARGET_RSS_MB
         ok &= run["scoring"] <= TARGET_SCORING_SECONDS
+    cpu_ok = all(run["cpu"] <= TARGET_SECONDS * max(1.0, rows / 1.5e6) for _, rows, _, _, run in results)
+    print(
+        f"load average after measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; CPU time within the "
+        f"time target: {'yes' if cpu_ok else 'no'} (wall time exceeds CPU time / cores when others share the cores)"
+    )
     print(
         f"targets: <= {TARGET_SECONDS:.0f} s per 1.5 M rows and <= {TARGET_RSS_MB} MB per defence; scoring three "
         f"targets with intervals <= {TARGET_SCORING_SECONDS:.0f} s -> {'met' if ok else 'MISSED'}"
