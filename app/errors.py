@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, flash, jsonify, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.services.uploads import UploadRefused
 
 MESSAGES = {
     400: ("bad_request", "The request could not be understood."),
@@ -35,7 +36,20 @@ def error_response(status: int, message: str | None = None, code: str | None = N
     return render_template("errors/error.html", status=status, message=message), status
 
 
+def upload_refused(e: UploadRefused):
+    """JSON under /api; a page's closed notice when the phase or team bars it; else the form again, with why."""
+    if wants_json():
+        return jsonify(error=e.code, message=e.message), e.status
+    if e.closes_page:
+        templates = [f"{request.blueprint}/closed.html", "errors/error.html"]
+        return render_template(templates, message=e.message, status=e.status), e.status
+    flash(e.message, "error")
+    return redirect(request.full_path.rstrip("?"), 303)
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(UploadRefused, upload_refused)
+
     @app.errorhandler(CSRFError)
     def csrf_error(e: CSRFError):
         return error_response(
@@ -45,8 +59,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         if e.code == 413:
-            limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
-            return error_response(413, f"The file is larger than {limit} MB: compress or trim it.")
+            return error_response(
+                413, f"The file is larger than {app.config['MAX_UPLOAD_MB']} MB: compress or trim it."
+            )
         if e.code == 429:
             return error_response(429, f"Too many attempts ({e.description}): wait a few minutes and try again.")
         message = e.description if e.description and e.description != type(e).description else None
