@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, flash, jsonify, redirect, render_template, request
+from collections.abc import Callable
+
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -36,6 +38,20 @@ def error_response(status: int, message: str | None = None, code: str | None = N
     return render_template("errors/error.html", status=status, message=message), status
 
 
+# Pages holding an upload form, by endpoint: each renders its form with a refusal shown on the file field.
+FORM_PAGES: dict[str, Callable[[str], str]] = {}
+
+
+def form_page(endpoint: str):
+    """Register render(message) as the page answering an upload refused on endpoint's form."""
+
+    def register(render: Callable[[str], str]) -> Callable[[str], str]:
+        FORM_PAGES[endpoint] = render
+        return render
+
+    return register
+
+
 def upload_refused(e: UploadRefused):
     """JSON under /api; a page's closed notice when the phase or team bars it; else the form again, with why."""
     if wants_json():
@@ -43,8 +59,9 @@ def upload_refused(e: UploadRefused):
     if e.closes_page:
         templates = [f"{request.blueprint}/closed.html", "errors/error.html"]
         return render_template(templates, message=e.message, status=e.status), e.status
-    flash(e.message, "error")
-    return redirect(request.full_path.rstrip("?"), 303)
+    if request.endpoint in FORM_PAGES:
+        return FORM_PAGES[request.endpoint](e.message), e.status
+    return error_response(e.status, e.message, e.code)
 
 
 def init_app(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from app.errors import form_page
 from app.forms import UploadForm
 from app.models import SubmissionKind
 from app.services import attacks, competition, uploads
@@ -24,7 +25,17 @@ def index():
     if form.validate_on_submit():
         submission = attacks.submit(current_user, form.file.data)
         return redirect(url_for("submissions.show", submission_id=submission.id))
+    return _page(form), 422 if form.errors else 200
+
+
+@form_page("attack.index")
+def _refused(message: str) -> str:
+    form = UploadForm()
+    form.file.errors = [message]
+    return _page(form)
+
+
+def _page(form: UploadForm) -> str:
     state = competition.get_state()
     matches = attacks.targets(current_user.team_id, state.current_round)
-    status = 422 if form.errors else 200
-    return render_template("attack/index.html", form=form, matches=matches, state=state), status
+    return render_template("attack/index.html", form=form, matches=matches, state=state)

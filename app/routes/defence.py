@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from app.errors import form_page
 from app.forms import UploadForm
 from app.models import SubmissionKind
 from app.services import defences, uploads
@@ -21,5 +22,15 @@ def upload():
     if form.validate_on_submit():
         submission = uploads.create_submission(SubmissionKind.DEFENCE, current_user, form.file.data)
         return redirect(url_for("submissions.show", submission_id=submission.id))
-    latest = defences.latest_defence(current_user.team_id)
-    return render_template("defence/upload.html", form=form, latest=latest), 422 if form.errors else 200
+    return _page(form), 422 if form.errors else 200
+
+
+@form_page("defence.upload")
+def _refused(message: str) -> str:
+    form = UploadForm()
+    form.file.errors = [message]
+    return _page(form)
+
+
+def _page(form: UploadForm) -> str:
+    return render_template("defence/upload.html", form=form, latest=defences.latest_defence(current_user.team_id))
