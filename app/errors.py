@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.forms import UploadForm
 from app.services.uploads import UploadRefused
 
 MESSAGES = {
@@ -38,16 +39,16 @@ def error_response(status: int, message: str | None = None, code: str | None = N
     return render_template("errors/error.html", status=status, message=message), status
 
 
-# Pages holding an upload form, by endpoint: each renders its form with a refusal shown on the file field.
-FORM_PAGES: dict[str, Callable[[str], str]] = {}
+# Pages holding an upload form, by endpoint: each renders the page around an UploadForm.
+FORM_PAGES: dict[str, Callable[[UploadForm], str]] = {}
 
 
 def form_page(endpoint: str):
-    """Register render(message) as the page answering an upload refused on endpoint's form."""
+    """Register page(form) as the renderer of endpoint's upload page, which shows a refusal on its file field."""
 
-    def register(render: Callable[[str], str]) -> Callable[[str], str]:
-        FORM_PAGES[endpoint] = render
-        return render
+    def register(page: Callable[[UploadForm], str]) -> Callable[[UploadForm], str]:
+        FORM_PAGES[endpoint] = page
+        return page
 
     return register
 
@@ -60,7 +61,9 @@ def upload_refused(e: UploadRefused):
         templates = [f"{request.blueprint}/closed.html", "errors/error.html"]
         return render_template(templates, message=e.message, status=e.status), e.status
     if request.endpoint in FORM_PAGES:
-        return FORM_PAGES[request.endpoint](e.message), e.status
+        form = UploadForm()
+        form.file.errors = [e.message]
+        return FORM_PAGES[request.endpoint](form), e.status
     return error_response(e.status, e.message, e.code)
 
 

@@ -29,12 +29,6 @@ def index():
 
 
 @form_page("attack.index")
-def _refused(message: str) -> str:
-    form = UploadForm()
-    form.file.errors = [message]
-    return _page(form)
-
-
 def _page(form: UploadForm) -> str:
     state = competition.get_state()
     matches = attacks.targets(current_user.team_id, state.current_round)

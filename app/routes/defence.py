@@ -26,11 +26,5 @@ def upload():
 
 
 @form_page("defence.upload")
-def _refused(message: str) -> str:
-    form = UploadForm()
-    form.file.errors = [message]
-    return _page(form)
-
-
 def _page(form: UploadForm) -> str:
     return render_template("defence/upload.html", form=form, latest=defences.latest_defence(current_user.team_id))

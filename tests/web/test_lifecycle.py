@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Defence, Submission, SubmissionKind, SubmissionStatus, utcnow
@@ -182,3 +184,41 @@ def test_latest_defence_and_attack_are_the_last_uploaded_not_the_last_evaluated(
         )
         db.session.commit()
     assert teams.latest_attacks([match.id])[match.id].roc_auc == 0.9
+
+
+def test_refused_uploads_answer_on_their_page_or_as_json(app, client, auth, alice):
+    from app.models import Phase
+    from app.services import competition
+
+    competition.update_state(phase=Phase.DEFENCE)
+    auth.login()
+    page = client.post("/defence/", data={"file": (io.BytesIO(b"not a zip"), "d.zip")})
+    assert page.status_code == 422
+    body = page.get_data(as_text=True)
+    assert "zip" in body and 'name="file"' in body  # the form again, with the reason on it
+    api = client.post(
+        "/api/v1/defences", data={"file": (io.BytesIO(b"not a zip"), "d.zip")}, headers=factories.api_token(alice)
+    )
+    assert api.status_code == 422 and api.get_json()["error"] == "invalid_file"
+    competition.update_state(phase=Phase.ATTACK)
+    closed = client.get("/defence/")
+    assert closed.status_code == 409 and "phase Attack" in closed.get_data(as_text=True)
+    assert db.session.scalar(db.select(sa.func.count(Submission.id))) == 0
+
+
+def test_leaderboard_rounds_go_from_one_once_a_round_exists(app, client, alice):
+    headers = factories.api_token(alice)
+    assert client.get("/api/v1/leaderboard?round=0", headers=headers).status_code == 200  # the preview
+    bob = factories.make_user("bob", team="cha-di")
+    factories.make_round(1, [(alice.team, bob.team), (bob.team, alice.team)])
+    response = client.get("/api/v1/leaderboard?round=0", headers=headers)
+    assert response.status_code == 404 and "rounds go from 1 to 1" in response.get_json()["message"]
+    assert client.get("/api/v1/leaderboard?round=1", headers=headers).status_code == 200
+
+
+def test_links_in_mail_come_from_site_url(app):
+    from app.services.mail import site_url
+
+    app.config["SITE_URL"] = "https://srs.example.org/course"
+    with app.app_context():  # as in a worker: no request to take the host from
+        assert site_url("submissions.show", submission_id=5) == "https://srs.example.org/course/submissions/5"
