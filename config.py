@@ -82,10 +82,10 @@ class Config:
     MATCHES_PER_TEAM = _int("MATCHES_PER_TEAM", 3)
     NB_CLASSES = _int("NB_CLASSES", 100)
     NB_TRACES_TO_CLASSIFY = _int("NB_TRACES_TO_CLASSIFY", 300)
-    MAX_CONTENT_LENGTH_MB = _int("MAX_CONTENT_LENGTH", 32)
-    MAX_CONTENT_LENGTH = MAX_CONTENT_LENGTH_MB * 1024 * 1024
+    MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 32)
+    MAX_CONTENT_LENGTH = MAX_UPLOAD_MB * 1024 * 1024  # Flask's name, in bytes
     # Zip bombs reach 1000:1; a trace CSV compresses about 5:1, so 20x the upload limit is generous.
-    MAX_UNCOMPRESSED_BYTES = _int("MAX_UNCOMPRESSED_MB", 20 * MAX_CONTENT_LENGTH_MB) * 1024 * 1024
+    MAX_UNCOMPRESSED_BYTES = _int("MAX_UNCOMPRESSED_MB", 20 * MAX_UPLOAD_MB) * 1024 * 1024
     MEAN_NB_REP_PER_CLASS = _int("MEAN_NB_REP_PER_CLASS", 32)
     DEVIATION_NB_REP_PER_CLASS = _int("DEVIATION_NB_REP_PER_CLASS", 7)
     ROWS_PER_CAPTURE = _int("ROWS_PER_CAPTURE", 5)
@@ -98,13 +98,16 @@ class Config:
     LEADERBOARD_CACHE_TIME = _float("LEADERBOARD_CACHE_TIME", 5)
     LEADERBOARD_AGGREGATION = os.environ.get("LEADERBOARD_AGGREGATION") or "sum"
     DEFENCE_COLUMNS = _columns("DEFENCE_COLUMNS", "cell_id,rep,direction_size,timestamp")
-    ATTACK_COLUMNS = _columns("ATTACK_COLUMNS", "team_id,capture_id")
 
-    # A submission queued this long without a worker picking it up is enqueued again;
-    # one running this long is failed with a reason (the task's hard time limit is below it).
-    SUBMISSION_STALE_QUEUED_SECONDS = _int("SUBMISSION_STALE_QUEUED_SECONDS", 120)
-    SUBMISSION_STALE_RUNNING_SECONDS = _int("SUBMISSION_STALE_RUNNING_SECONDS", 1800)
     TASK_TIME_LIMIT = _int("TASK_TIME_LIMIT", 1200)
+    # Redis hands an unacknowledged task back after this: longer than the hard time limit, so a live run is
+    # never handed out twice, only the message of a dead worker host.
+    BROKER_VISIBILITY_TIMEOUT = _int("BROKER_VISIBILITY_TIMEOUT", 2 * TASK_TIME_LIMIT)
+    # The sweeper fails a running evaluation only once the broker's retry can no longer come: the visibility
+    # timeout for the message to return, one more run, and a minute of slack.
+    SUBMISSION_STALE_RUNNING_SECONDS = _int(
+        "SUBMISSION_STALE_RUNNING_SECONDS", BROKER_VISIBILITY_TIMEOUT + TASK_TIME_LIMIT + 60
+    )
     API_TOKEN_HOURS = _int("API_TOKEN_HOURS", 24)
 
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT") or "10 per 5 minutes"

@@ -81,7 +81,7 @@ def celery_init_app(app: Flask) -> Celery:
             "task_time_limit": app.config["TASK_TIME_LIMIT"],
             "task_soft_time_limit": app.config["TASK_TIME_LIMIT"] - 30,
             "broker_connection_retry_on_startup": True,
-            "broker_transport_options": {"visibility_timeout": 2 * app.config["TASK_TIME_LIMIT"]},
+            "broker_transport_options": {"visibility_timeout": app.config["BROKER_VISIBILITY_TIMEOUT"]},
             "task_always_eager": app.config["CELERY_ALWAYS_EAGER"],
             "beat_schedule": {
                 "sweep-submissions": {"task": "srs.sweep_submissions", "schedule": 60.0},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from app.services import accounts, maintenance, submissions
+from app.services import accounts, lifecycle, maintenance
 
 
 def init_app(app: Flask) -> None:
@@ -69,5 +69,5 @@ def flush_db(yes: bool) -> None:
 @click.command("sweep-submissions")
 def sweep_submissions() -> None:
     """Enqueue stale queued submissions again and fail stale running ones (the worker does it every minute)."""
-    counts = submissions.sweep()
-    click.echo(f"Re-enqueued {counts['requeued']}, failed {counts['failed']}.")
+    counts = lifecycle.sweep()
+    click.echo(f"Re-enqueued {counts['requeued']}, failed {counts['failed']}, cleaned {counts['cleaned']} folders.")

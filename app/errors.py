@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.forms import UploadForm
+from app.services.uploads import UploadRefused
 
 MESSAGES = {
     400: ("bad_request", "The request could not be understood."),
@@ -35,7 +39,37 @@ def error_response(status: int, message: str | None = None, code: str | None = N
     return render_template("errors/error.html", status=status, message=message), status
 
 
+# Pages holding an upload form, by endpoint: each renders the page around an UploadForm.
+FORM_PAGES: dict[str, Callable[[UploadForm], str]] = {}
+
+
+def form_page(endpoint: str):
+    """Register page(form) as the renderer of endpoint's upload page, which shows a refusal on its file field."""
+
+    def register(page: Callable[[UploadForm], str]) -> Callable[[UploadForm], str]:
+        FORM_PAGES[endpoint] = page
+        return page
+
+    return register
+
+
+def upload_refused(e: UploadRefused):
+    """JSON under /api; a page's closed notice when the phase or team bars it; else the form again, with why."""
+    if wants_json():
+        return jsonify(error=e.code, message=e.message), e.status
+    if e.closes_page:
+        templates = [f"{request.blueprint}/closed.html", "errors/error.html"]
+        return render_template(templates, message=e.message, status=e.status), e.status
+    if request.endpoint in FORM_PAGES:
+        form = UploadForm()
+        form.file.errors = [e.message]
+        return FORM_PAGES[request.endpoint](form), e.status
+    return error_response(e.status, e.message, e.code)
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(UploadRefused, upload_refused)
+
     @app.errorhandler(CSRFError)
     def csrf_error(e: CSRFError):
         return error_response(
@@ -45,8 +79,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         if e.code == 413:
-            limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
-            return error_response(413, f"The file is larger than {limit} MB: compress or trim it.")
+            return error_response(
+                413, f"The file is larger than {app.config['MAX_UPLOAD_MB']} MB: compress or trim it."
+            )
         if e.code == 429:
             return error_response(429, f"Too many attempts ({e.description}): wait a few minutes and try again.")
         message = e.description if e.description and e.description != type(e).description else None

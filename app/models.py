@@ -169,6 +169,9 @@ class Submission(db.Model):
     error: Mapped[str | None] = mapped_column(sa.Text)
     results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     attempts: Mapped[int] = mapped_column(default=0)
+    # The run that holds the evaluation (fresh for every claim) and the broker message that started it.
+    run_id: Mapped[str | None] = mapped_column(sa.String(32))
+    task_id: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from flask import current_app
+
 _KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -119,8 +121,28 @@ class LocalStorage(Storage):
 
 
 def make_storage(config: dict) -> Storage:
-    """The storage a deployment's config asks for (STORAGE_BACKEND; only 'local' ships today)."""
-    backend = config.get("STORAGE_BACKEND", "local")
-    if backend != "local":
-        raise ValueError(f"unknown STORAGE_BACKEND {backend!r}: only 'local' is available")
+    """The storage of a deployment: files under UPLOAD_FOLDER."""
     return LocalStorage(config["UPLOAD_FOLDER"])
+
+
+def get_storage() -> Storage:
+    """The current app's storage (set up by create_app)."""
+    return current_app.extensions["storage"]
+
+
+SCRATCH_PREFIX = "srs-"
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A fresh local folder under TEMPORARY_UPLOAD_FOLDER for the block, removed afterwards.
+
+    Folders a hard-killed process left behind are removed by the sweeper (see lifecycle.clean_scratch).
+    """
+    root = Path(current_app.config["TEMPORARY_UPLOAD_FOLDER"])
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=root, prefix=SCRATCH_PREFIX + prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from app.errors import form_page
 from app.forms import UploadForm
 from app.models import SubmissionKind
-from app.services import attacks, competition, submissions
+from app.services import attacks, competition, uploads
 
 bp = Blueprint("attack", __name__)
 
@@ -17,20 +18,18 @@ bp = Blueprint("attack", __name__)
 def index():
     """Targets of this round, their download, and the upload form; 409 outside the Attack and Both phases."""
     form = UploadForm()
+    uploads.check_may_upload(SubmissionKind.ATTACK, current_user)
+    if request.args.get("download") and (sets := attacks.open_attack_sets(current_user)):
+        stream, name = sets
+        return send_file(stream, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0)
+    if form.validate_on_submit():
+        submission = attacks.submit(current_user, form.file.data)
+        return redirect(url_for("submissions.show", submission_id=submission.id))
+    return _page(form), 422 if form.errors else 200
+
+
+@form_page("attack.index")
+def _page(form: UploadForm) -> str:
     state = competition.get_state()
-    matches = []
-    try:
-        submissions.check_may_upload(SubmissionKind.ATTACK, current_user)
-        matches = attacks.targets(current_user.team_id, state.current_round)
-        if request.args.get("download") and matches:
-            return attacks.send_attack_sets(current_user.team_id, state.current_round)
-        if form.validate_on_submit():
-            submission = attacks.submit(current_user, form.file.data)
-            return redirect(url_for("submissions.show", submission_id=submission.id))
-    except submissions.UploadRefused as exc:
-        if exc.code in ("phase_closed", "no_team"):
-            return render_template("attack/closed.html", message=exc.message), exc.status
-        form.file.errors = [exc.message]
-        return render_template("attack/index.html", form=form, matches=matches, state=state), exc.status
-    status = 422 if form.errors else 200
-    return render_template("attack/index.html", form=form, matches=matches, state=state), status
+    matches = attacks.targets(current_user.team_id, state.current_round)
+    return render_template("attack/index.html", form=form, matches=matches, state=state)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import zipfile
 from contextlib import ExitStack
-from pathlib import Path
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
-from flask import current_app, send_file
+from flask import current_app
 from sqlalchemy.orm import joinedload
 
 from app.evaluation.attack import score_attack
 from app.evaluation.errors import ValidationError
 from app.extensions import db
-from app.models import Attack, Match, Submission, SubmissionKind, SubmissionStatus, Team
-from app.services import competition, leaderboard_cache, mail, submissions
+from app.models import Attack, Match, Submission, SubmissionKind, User
+from app.services import competition, lifecycle, uploads
+from app.storage import get_storage, scratch_dir
 
 
 def targets(team_id: int, round_number: int) -> list[Match]:
@@ -31,18 +31,18 @@ def targets(team_id: int, round_number: int) -> list[Match]:
     )
 
 
-def submit(user, upload) -> Submission:
-    """Accept a classification upload of user's team for the current round (see submissions.create_submission).
+def submit(user: User, upload) -> Submission:
+    """Accept a classification upload of user's team for the current round (see uploads.create_submission).
 
     Raises UploadRefused 409 when the phase is closed or the team has no target this round.
     """
-    submissions.check_may_upload(SubmissionKind.ATTACK, user)
+    uploads.check_may_upload(SubmissionKind.ATTACK, user)
     round_number = competition.get_state().current_round
     if not targets(user.team_id, round_number):
-        raise submissions.UploadRefused(
+        raise uploads.UploadRefused(
             409, "no_target", f"Your team has no target in round {round_number}: there is nothing to attack."
         )
-    return submissions.create_submission(SubmissionKind.ATTACK, user, upload)
+    return uploads.create_submission(SubmissionKind.ATTACK, user, upload)
 
 
 def sets_key(team_id: int, round_number: int) -> str:
@@ -55,17 +55,15 @@ def attack_sets(team_id: int, round_number: int) -> str | None:
     The zip holds team_{id}_train.csv.zip and team_{id}_test.csv.zip per target (id = the defender's team id)
     and nothing else. The files are already compressed, so they are stored as they are.
     """
-    storage = current_app.extensions["storage"]
+    storage = get_storage()
     key = sets_key(team_id, round_number)
     if storage.exists(key):
         return key
     matches = targets(team_id, round_number)
     if not matches:
         return None
-    tmp_root = Path(current_app.config["TEMPORARY_UPLOAD_FOLDER"])
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmp_root, prefix="sets-") as work:
-        path = Path(work) / "sets.zip"
+    with scratch_dir("sets-") as work:
+        path = work / "sets.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive, ExitStack() as files:
             for m in matches:
                 for suffix, source_key in (("train", m.defence.train_key), ("test", m.defence.test_key)):
@@ -76,37 +74,28 @@ def attack_sets(team_id: int, round_number: int) -> str | None:
     return key
 
 
-def send_attack_sets(team_id: int, round_number: int):
-    """The zip of the targets' sets as a streamed file response, or None when the team has no target."""
-    key = attack_sets(team_id, round_number)
+def open_attack_sets(user: User) -> tuple[BinaryIO, str] | None:
+    """The zip of the targets' sets of user's team this round, open for reading, with its download name.
+
+    Raises UploadRefused when attacks are closed or user has no team; None when the team has no target.
+    """
+    uploads.check_may_upload(SubmissionKind.ATTACK, user)
+    round_number = competition.get_state().current_round
+    key = attack_sets(user.team_id, round_number)
     if key is None:
         return None
-    return send_file(
-        current_app.extensions["storage"].open(key),
-        mimetype="application/zip",
-        as_attachment=True,
-        download_name=f"round_{round_number}_attack_sets.zip",
-        max_age=0,
-    )
+    return get_storage().open(key), f"round_{round_number}_attack_sets.zip"
 
 
-def run_evaluation(submission_id: int) -> None:
+def run_evaluation(submission_id: int, delivery: lifecycle.Delivery = lifecycle.Delivery()) -> None:
     """Score a queued attack submission against the verification sets of its round's targets."""
-    submission = submissions.start(submission_id)
-    if submission is None:
-        return
+    lifecycle.run(submission_id, _score, delivery)
+
+
+def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
+    """Score the upload against each covered target's verification set: the results and one Attack per match."""
+    submission, storage = run.submission, get_storage()
     matches = {m.defender_team_id: m for m in targets(submission.team_id, submission.round)}
-    with submissions.recording_failures(submission):
-        _score(submission, matches)
-    submission = submissions.reload(submission)
-    if submission.status is SubmissionStatus.SUCCEEDED:
-        leaderboard_cache.clear_leaderboard()
-    notify(submission)
-
-
-def _score(submission: Submission, matches: dict[int, Match]) -> None:
-    """Score the upload against each covered target's verification set and record one Attack per match."""
-    storage = current_app.extensions["storage"]
     if not matches:
         raise ValidationError(f"Your team has no target in round {submission.round}: there is nothing to score.")
     with ExitStack() as paths:
@@ -114,7 +103,7 @@ def _score(submission: Submission, matches: dict[int, Match]) -> None:
             team_id: paths.enter_context(storage.local_path(m.defence.verification_key))
             for team_id, m in matches.items()
         }
-        submissions.set_progress(submission, "scoring")
+        run.progress("scoring")
         result = score_attack(
             paths.enter_context(storage.local_path(submission.file_key)),
             verification,
@@ -138,10 +127,4 @@ def _score(submission: Submission, matches: dict[int, Match]) -> None:
             for team_id, score in sorted(result.scores.items())
         ],
     }
-    submissions.succeed(submission, results, *attacks)
-
-
-def notify(submission: Submission) -> None:
-    ok = submission.status.value == "succeeded"
-    subject = f"[SRS] Attack #{submission.id} {'scored' if ok else 'refused'}"
-    mail.mail_team(db.session.get(Team, submission.team_id), subject, "attack_result", submission=submission)
+    return results, attacks

@@ -1,24 +1,29 @@
-"""Defences: evaluate an uploaded trace in the worker and record the outcome."""
+"""Defences: evaluate an uploaded trace in the worker; the team's latest accepted defence."""
 
 from __future__ import annotations
 
 import secrets
-import shutil
-import tempfile
-from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 
 from app.evaluation.defence import DefenceSettings, evaluate_defence
 from app.extensions import db
-from app.models import Defence, Submission, SubmissionStatus
-from app.services import leaderboard_cache, mail, submissions
+from app.models import Defence, Submission
+from app.services import lifecycle
+from app.storage import get_storage
 
 
 def latest_defence(team_id: int | None) -> Defence | None:
-    """The team's latest accepted defence (the one the next round will pin)."""
-    return db.session.scalar(sa.select(Defence).where(Defence.team_id == team_id).order_by(Defence.id.desc()))
+    """The team's last uploaded accepted defence (the one the next round will pin)."""
+    return db.session.scalar(
+        sa.select(Defence)
+        .join(Submission, Submission.id == Defence.submission_id)
+        .where(Defence.team_id == team_id)
+        .order_by(Submission.id.desc())  # upload order, not the order evaluations finished in
+        .limit(1)
+    )
 
 
 def defence_settings(config: dict) -> DefenceSettings:
@@ -33,53 +38,34 @@ def defence_settings(config: dict) -> DefenceSettings:
     )
 
 
-def run_evaluation(submission_id: int) -> None:
+def run_evaluation(submission_id: int, delivery: lifecycle.Delivery = lifecycle.Delivery()) -> None:
     """Evaluate a queued defence submission; every path ends in a recorded success or failure."""
-    submission = submissions.start(submission_id)
-    if submission is None:
-        return
-    storage = current_app.extensions["storage"]
-    tmp_root = Path(current_app.config["TEMPORARY_UPLOAD_FOLDER"])
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=tmp_root, prefix=f"defence-{submission.id}-"))
-    stored: list[str] = []
-    try:
-        with submissions.recording_failures(submission):
-            _evaluate(submission, work, stored)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    submission = submissions.reload(submission)
-    if submission.status is SubmissionStatus.SUCCEEDED:
-        leaderboard_cache.clear_leaderboard()
-    else:
-        for key in stored:
-            storage.delete(key)
-    notify(submission)
+    lifecycle.run(submission_id, _evaluate, delivery)
 
 
-def _evaluate(submission: Submission, work: Path, stored: list[str]) -> None:
-    """Check, measure and split the upload; store the three sets and record the Defence (keys go to `stored`)."""
-    storage = current_app.extensions["storage"]
+def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
+    """Check, measure and split the upload; store the three sets under the run's keys; the Defence to record."""
+    submission, storage = run.submission, get_storage()
     seed = secrets.randbits(62)
     with storage.local_path(submission.file_key) as upload:
         result = evaluate_defence(
             upload,
-            work,
+            run.work,
             team_id=submission.team_id,
             settings=defence_settings(current_app.config),
             seed=seed,
-            progress=lambda stage: submissions.set_progress(submission, stage),
+            progress=run.progress,
         )
-    keys = {}
-    for name, path in (
-        ("train", result.train_path),
-        ("test", result.test_path),
-        ("verification", result.verification_path),
-    ):
-        # Keyed by submission: a new defence never overwrites the files a round pinned.
-        keys[name] = f"defences/{submission.id}/{path.name}"
-        storage.save(keys[name], path, move=True)
-        stored.append(keys[name])
+    # Keyed by submission and run: a new defence never overwrites the files a round pinned, and a duplicate
+    # run never touches the files of the run that committed.
+    keys = {
+        name: run.save(path.name, path)
+        for name, path in (
+            ("train", result.train_path),
+            ("test", result.test_path),
+            ("verification", result.verification_path),
+        )
+    }
     defence = Defence(
         team_id=submission.team_id,
         submission_id=submission.id,
@@ -92,10 +78,4 @@ def _evaluate(submission: Submission, work: Path, stored: list[str]) -> None:
         train_size=storage.size(keys["train"]),
         test_size=storage.size(keys["test"]),
     )
-    submissions.succeed(submission, result.to_dict(), defence)
-
-
-def notify(submission: Submission) -> None:
-    ok = submission.status.value == "succeeded"
-    subject = f"[SRS] Defence #{submission.id} {'accepted' if ok else 'refused'}"
-    mail.mail_team(submission.team, subject, "defence_result", submission=submission)
+    return result.to_dict(), [defence]

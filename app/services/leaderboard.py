@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -39,13 +40,21 @@ def _round_teams(number: int) -> list[TeamRound]:
         .join(Defence, Defence.id == Match.defence_id)
         .where(Match.round == number)
     ).all()
+    # A match's latest attack is the one from the last uploaded submission, not the last to finish scoring.
     latest = (
-        sa.select(sa.func.max(Attack.id))
+        sa.select(Attack.match_id, sa.func.max(Attack.submission_id).label("submission_id"))
         .join(Match, Match.id == Attack.match_id)
         .where(Match.round == number)
         .group_by(Attack.match_id)
-    ).scalar_subquery()
-    auc = dict(db.session.execute(sa.select(Attack.match_id, Attack.roc_auc).where(Attack.id.in_(latest))).all())
+    ).subquery()
+    auc = dict(
+        db.session.execute(
+            sa.select(Attack.match_id, Attack.roc_auc).join(
+                latest,
+                sa.and_(Attack.match_id == latest.c.match_id, Attack.submission_id == latest.c.submission_id),
+            )
+        ).all()
+    )
     teams: dict[int, TeamRound] = {}
 
     def team(team_id: int, name: str) -> TeamRound:
@@ -84,35 +93,61 @@ def _plot(rows: list[dict], title: str) -> tuple[str, list[dict]]:
     return tradeoff_svg(points, title), points
 
 
-def _cached(key: str, compute) -> dict:
-    return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(compute()).encode()))
+class NoSuchRound(LookupError):
+    """A round number with no leaderboard (answered 404 with the reason)."""
 
 
-def cached_html(key: str, render) -> str:
-    """A rendered fragment of a leaderboard page, cached and cleared with the leaderboard itself."""
-    return leaderboard_cache.get_or_compute(f"html:{key}", lambda: render().encode()).decode()
+def board_round(requested: int | None, current: int) -> int:
+    """The round a leaderboard request names (default: the current one), checked: rounds go from 1 to the
+    current round; before round 1 is generated, round 0 is the preview of the utilities."""
+    number = current if requested is None else requested
+    if current == 0 and number == 0:
+        return 0
+    if not 1 <= number <= current:
+        if current == 0:
+            raise NoSuchRound(f"There is no round {number}: no round has been generated yet.")
+        raise NoSuchRound(f"There is no round {number}: rounds go from 1 to {current}.")
+    return number
+
+
+def _round_data(number: int) -> dict:
+    generated = db.session.scalar(sa.select(sa.func.count(Match.id)).where(Match.round == number)) > 0
+    rows = [r.to_dict() for r in rank_round(_round_teams(number) if generated else _preview_teams())]
+    svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage")
+    return {"round": number, "generated": generated, "rows": rows, "plot_svg": svg, "plot_points": points}
+
+
+def _overall_data(last_round: int, how: str) -> dict:
+    per_round = {n: rank_round(_round_teams(n)) for n in range(1, last_round + 1)}
+    rows = [r.to_dict() for r in aggregate_rounds(per_round, how)]
+    return {"aggregation": how, "rounds": list(per_round), "rows": rows}
 
 
 def round_board(number: int) -> dict:
-    """The leaderboard of one round: rows (rank, team, utility, attack performance, score, leakage, messages),
-    and the trade-off plot (SVG) with its data. Round 0, or a round not generated yet, previews the utilities."""
+    """The leaderboard of one round, cached: rows (rank, team, utility, attack performance, score, leakage,
+    messages), and the trade-off plot (SVG) with its data. Round 0, or a round not generated yet, previews the
+    utilities."""
+    key = f"round:{number}"
+    return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(_round_data(number)).encode()))
 
-    def compute() -> dict:
-        generated = db.session.scalar(sa.select(sa.func.count(Match.id)).where(Match.round == number)) > 0
-        rows = [r.to_dict() for r in rank_round(_round_teams(number) if generated else _preview_teams())]
-        svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage")
-        return {"round": number, "generated": generated, "rows": rows, "plot_svg": svg, "plot_points": points}
 
-    return _cached(f"round:{number}", compute)
+def round_html(number: int, render: Callable[[dict], str]) -> str:
+    """render(board) of one round, cached: the page's body is the same for everyone, rendered once per period."""
+    key = f"html:round:{number}"
+    return leaderboard_cache.get_or_compute(key, lambda: render(_round_data(number)).encode()).decode()
 
 
 def overall_board(last_round: int) -> dict:
-    """Rounds 1..last_round combined by LEADERBOARD_AGGREGATION (sum, mean or best of each team's scores)."""
+    """Rounds 1..last_round combined by LEADERBOARD_AGGREGATION (sum, mean or best of each team's scores), cached."""
     how = current_app.config["LEADERBOARD_AGGREGATION"]
+    key = f"overall:{how}:{last_round}"
+    return json.loads(
+        leaderboard_cache.get_or_compute(key, lambda: json.dumps(_overall_data(last_round, how)).encode())
+    )
 
-    def compute() -> dict:
-        per_round = {n: rank_round(_round_teams(n)) for n in range(1, last_round + 1)}
-        rows = [r.to_dict() for r in aggregate_rounds(per_round, how)]
-        return {"aggregation": how, "rounds": list(per_round), "rows": rows}
 
-    return _cached(f"overall:{how}:{last_round}", compute)
+def overall_html(last_round: int, render: Callable[[dict], str]) -> str:
+    """render(board) of the overall leaderboard, cached like round_html."""
+    how = current_app.config["LEADERBOARD_AGGREGATION"]
+    key = f"html:overall:{how}:{last_round}"
+    return leaderboard_cache.get_or_compute(key, lambda: render(_overall_data(last_round, how)).encode()).decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_mail import Message
@@ -32,13 +33,18 @@ def queue_mail(subject: str, recipients: list[str], text_body: str, html_body: s
         deliver(subject, recipients, text_body, html_body)
 
 
+def site_url(endpoint: str, **values) -> str:
+    """An absolute link to endpoint under SITE_URL, built without a request (workers have none)."""
+    site = urlsplit(current_app.config["SITE_URL"])
+    adapter = current_app.url_map.bind(site.netloc, script_name=site.path or "/", url_scheme=site.scheme or "http")
+    return adapter.build(endpoint, values, force_external=True)
+
+
 def mail_team(team: Team, subject: str, template: str, **context) -> None:
     """Mail every member of team the text and HTML renderings of templates/email/<template>."""
     recipients = [m.email for m in team.members]
     if not recipients:
         return
-    # Workers have no request: render as if under SITE_URL so that links in the mail are absolute and right.
-    with current_app.test_request_context(base_url=current_app.config["SITE_URL"]):
-        text = render_template(f"email/{template}.txt", team=team, **context)
-        html = render_template(f"email/{template}.html", team=team, **context)
+    text = render_template(f"email/{template}.txt", team=team, site_url=site_url, **context)
+    html = render_template(f"email/{template}.html", team=team, site_url=site_url, **context)
     queue_mail(subject, recipients, text, html)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import sqlalchemy as sa
-from flask import current_app
 
 from app.extensions import db
 from app.models import Attack, Match, Round
 from app.services.competition import get_state
 from app.services.leaderboard_cache import clear_leaderboard
+from app.storage import get_storage
+
+# Every top-level folder of storage keys the platform writes.
+STORED_PREFIXES = ("submissions", "defences", "attacks", "attack_sets")
 
 
 def flush_matches() -> dict[str, int]:
@@ -21,7 +21,7 @@ def flush_matches() -> dict[str, int]:
     db.session.execute(sa.delete(Round))
     get_state().current_round = 0
     db.session.commit()
-    current_app.extensions["storage"].delete_prefix("attack_sets")  # built per round: stale once rounds go
+    get_storage().delete_prefix("attack_sets")  # built per round: stale once rounds go
     clear_leaderboard()
     return {"attacks": attacks, "matches": matches}
 
@@ -33,6 +33,5 @@ def flush_db() -> None:
             db.session.execute(table.delete())
     db.session.commit()
     clear_leaderboard()
-    root = Path(current_app.config["UPLOAD_FOLDER"])
-    if root.is_dir():
-        shutil.rmtree(root, ignore_errors=True)
+    for prefix in STORED_PREFIXES:
+        get_storage().delete_prefix(prefix)

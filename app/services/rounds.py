@@ -30,14 +30,15 @@ class RoundPlan:
 
 
 def latest_defences() -> dict[int, Defence]:
-    """Each team's latest successful defence, by team id."""
+    """Each team's last uploaded successful defence, by team id."""
+    # Latest by upload (submission id), not by the order evaluations finished in.
     latest = (
-        sa.select(sa.func.max(Defence.id))
+        sa.select(sa.func.max(Defence.submission_id))
         .join(Submission, Submission.id == Defence.submission_id)
         .where(Submission.status == SubmissionStatus.SUCCEEDED)
         .group_by(Defence.team_id)
     ).scalar_subquery()
-    return {d.team_id: d for d in db.session.scalars(sa.select(Defence).where(Defence.id.in_(latest)))}
+    return {d.team_id: d for d in db.session.scalars(sa.select(Defence).where(Defence.submission_id.in_(latest)))}
 
 
 def plan_next_round(matches_per_team: int) -> RoundPlan:

@@ -25,13 +25,13 @@ class TeamOverview:
 
 
 def latest_attacks(match_ids: list[int]) -> dict[int, Attack]:
-    """The attack that counts for each match: the latest one recorded."""
+    """The attack that counts for each match: the one of the last uploaded submission."""
     if not match_ids:
         return {}
-    latest = (
-        sa.select(sa.func.max(Attack.id)).where(Attack.match_id.in_(match_ids)).group_by(Attack.match_id)
-    ).scalar_subquery()
-    return {a.match_id: a for a in db.session.scalars(sa.select(Attack).where(Attack.id.in_(latest)))}
+    latest = sa.select(Attack.match_id, sa.func.max(Attack.submission_id)).where(Attack.match_id.in_(match_ids))
+    latest = latest.group_by(Attack.match_id)
+    counted = sa.tuple_(Attack.match_id, Attack.submission_id).in_(latest)
+    return {a.match_id: a for a in db.session.scalars(sa.select(Attack).where(counted))}
 
 
 def team_overview(team: Team) -> TeamOverview:

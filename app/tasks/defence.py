@@ -3,8 +3,9 @@
 from celery import shared_task
 
 from app.services import defences
+from app.services.lifecycle import Delivery
 
 
-@shared_task(name="srs.evaluate_defence")
-def evaluate_defence(submission_id: int) -> None:
-    defences.run_evaluation(submission_id)
+@shared_task(name="srs.evaluate_defence", bind=True)
+def evaluate_defence(self, submission_id: int) -> None:
+    defences.run_evaluation(submission_id, Delivery.of(self.request))

@@ -11,7 +11,7 @@ import pytest
 from app import create_app
 from app.extensions import db
 from app.models import Phase, Submission, SubmissionStatus
-from app.services import competition, submissions
+from app.services import competition, lifecycle
 from tests import factories
 from tests.conftest import SAMPLE_DEFENCE, free_port
 from tests.integration.conftest import wait_for
@@ -37,7 +37,7 @@ def test_upload_while_the_broker_is_down_is_kept_and_swept_later(stack, alice):
     stored = db.session.get(Submission, submission_id)
     assert stored.status is SubmissionStatus.QUEUED and stored.enqueued_at is None
     # the sweeper (the worker's beat runs it every minute) hands it to a worker once the broker answers
-    assert submissions.sweep()["requeued"] == 1
+    assert lifecycle.sweep()["requeued"] == 1
     result = wait_finished(logged_in(stack.app, "alice"), submission_id)
     assert result["status"] == "succeeded"
 
@@ -100,7 +100,7 @@ def test_the_sweeper_fails_an_evaluation_stuck_running(stack, alice):
 
     stuck.started_at = utcnow() - timedelta(hours=2)
     db.session.commit()
-    assert submissions.sweep()["failed"] == 1
+    assert lifecycle.sweep()["failed"] == 1
     db.session.expire_all()
     assert db.session.get(Submission, stuck.id).status is SubmissionStatus.FAILED
     assert "took too long" in db.session.get(Submission, stuck.id).error

@@ -27,9 +27,10 @@ ROW_FIELDS = (
 def get_leaderboard():
     """One round's rows (default: the current round); numbers are null when missing."""
     current = competition.get_state().current_round
-    number = request.args.get("round", current, type=int)
-    if number < 0 or number > current:
-        abort(404, f"There is no round {number}: rounds go from 1 to {current}.")
+    try:
+        number = leaderboard.board_round(request.args.get("round", type=int), current)
+    except leaderboard.NoSuchRound as exc:
+        abort(404, str(exc))
     board = leaderboard.round_board(number)
     rows = [{k: r[k] for k in ROW_FIELDS} for r in board["rows"]]
     return jsonify(round=number, generated=board["generated"], rows=rows)

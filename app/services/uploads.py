@@ -1,0 +1,114 @@
+"""Receiving uploads: the phase and team gate, the bytes (hashed, size-capped), the first checks, the stored file
+and its queued Submission row."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from flask import current_app
+from werkzeug.datastructures import FileStorage
+from werkzeug.utils import secure_filename
+
+from app.evaluation.archive import inspect_upload
+from app.evaluation.errors import ValidationError
+from app.extensions import db
+from app.models import Submission, SubmissionKind, SubmissionStatus, User
+from app.services import competition, lifecycle
+from app.storage import get_storage, scratch_dir
+
+
+class UploadRefused(Exception):
+    """An upload refused before queueing; status is the HTTP status to answer with."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    @property
+    def closes_page(self) -> bool:
+        """Whether the refusal concerns the whole page (phase closed, no team), not the file sent."""
+        return self.code in ("phase_closed", "no_team")
+
+
+def _receive(upload: FileStorage, tmp_dir: Path) -> tuple[Path, str, int]:
+    """Write the upload to tmp_dir while hashing it; refuse it past MAX_CONTENT_LENGTH."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    path = tmp_dir / "upload.zip"
+    digest, size = hashlib.sha256(), 0
+    with path.open("wb") as out:
+        while chunk := upload.stream.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise UploadRefused(
+                    413, "too_large", f"The file is larger than {limit // (1024 * 1024)} MB: compress or trim it."
+                )
+            digest.update(chunk)
+            out.write(chunk)
+    if size == 0:
+        raise UploadRefused(422, "empty_file", "The file is empty: choose a .zip holding one .csv file.")
+    return path, digest.hexdigest(), size
+
+
+def check_phase(kind: SubmissionKind) -> None:
+    """UploadRefused (409) naming the phase when uploads of this kind are closed."""
+    phase = competition.get_state().phase
+    allowed = phase.allows_defence if kind is SubmissionKind.DEFENCE else phase.allows_attack
+    if not allowed:
+        opens = "Defence or Both" if kind is SubmissionKind.DEFENCE else "Attack or Both"
+        raise UploadRefused(
+            409,
+            "phase_closed",
+            f"{kind.value.capitalize()} uploads are closed: the competition is in phase {phase.value} "
+            f"(they open in phase {opens}).",
+        )
+
+
+def check_may_upload(kind: SubmissionKind, user: User) -> None:
+    """UploadRefused when uploads (and downloads) of this kind are closed (409) or user has no team (403)."""
+    check_phase(kind)
+    if user.team_id is None:
+        raise UploadRefused(403, "no_team", f"You must belong to a team to {kind.verb}.")
+
+
+def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | None) -> Submission:
+    """Check and store an upload, record it as queued, commit, and enqueue its evaluation.
+
+    Raises UploadRefused (409 phase closed, 403 no team, 422 not a usable zip, 413 too large) before anything
+    is recorded.
+    """
+    check_may_upload(kind, user)
+    if upload is None or not upload.filename:
+        raise UploadRefused(400, "no_file", "No file was sent: choose a .zip file in the form field 'file'.")
+    storage = get_storage()
+    try:
+        with scratch_dir("upload-") as tmp_dir:
+            path, sha256, size = _receive(upload, tmp_dir)
+            try:
+                inspect_upload(path, max_member_bytes=current_app.config["MAX_UNCOMPRESSED_BYTES"])
+            except ValidationError as exc:
+                raise UploadRefused(422, "invalid_file", exc.message) from exc
+            submission = Submission(
+                kind=kind,
+                team_id=user.team.id,
+                user_id=user.id,
+                round=competition.get_state().current_round,
+                original_filename=(secure_filename(upload.filename) or "upload.zip")[:255],
+                sha256=sha256,
+                size=size,
+                status=SubmissionStatus.QUEUED,
+            )
+            db.session.add(submission)
+            db.session.flush()
+            submission.file_key = f"submissions/{submission.id}/upload.zip"
+            try:
+                storage.save(submission.file_key, path, move=True)
+                db.session.commit()
+            except BaseException:
+                db.session.rollback()
+                storage.delete(f"submissions/{submission.id}/upload.zip")
+                raise
+    finally:
+        upload.close()
+    lifecycle.enqueue(submission)
+    return submission
