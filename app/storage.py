@@ -65,6 +65,10 @@ class Storage(ABC):
     def delete_prefix(self, prefix: str) -> None:
         """Remove every file whose key starts with `prefix/`."""
 
+    @abstractmethod
+    def check(self) -> None:
+        """Raise if the store cannot be used now (for the health check); cheap."""
+
 
 class LocalStorage(Storage):
     """Files under one local folder; writes go to a temporary file renamed into place."""
@@ -116,6 +120,11 @@ class LocalStorage(Storage):
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"storage folder {self.root} is not writable")
 
 
 def make_storage(config: dict) -> Storage:
