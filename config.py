@@ -59,6 +59,8 @@ class Config:
     UPLOAD_FOLDER = _path("UPLOAD_FOLDER", "uploads")
     TEMPORARY_UPLOAD_FOLDER = _path("TEMPORARY_UPLOAD_FOLDER", "tmp_uploads")
     LOG_FOLDER = _path("LOG_FOLDER", "logs")
+    # s3://bucket/prefix keeps files in an S3-compatible store (several machines); empty: UPLOAD_FOLDER.
+    STORAGE_URL = os.environ.get("STORAGE_URL") or ""
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
     MAIL_PORT = _int("MAIL_PORT", 25)
