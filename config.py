@@ -108,6 +108,9 @@ class Config:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
 
+    # How many reverse proxies (nginx...) stand in front and set X-Forwarded-For/-Proto/-Host; 0: none, trust none.
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)

@@ -10,6 +10,7 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.extensions import csrf, db, limiter, login, mail, migrate
 from app.storage import make_storage
@@ -25,6 +26,12 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     app.config.update(overrides)
     if issubclass(config, ProductionConfig) and app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
         raise RuntimeError("Refusing to start in production with the default SECRET_KEY: set SECRET_KEY.")
+
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind nginx: take the client's address and scheme from the X-Forwarded-* headers the proxies set
+        # (rate limits per address, secure cookies and external URLs depend on them).
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
