@@ -59,10 +59,14 @@ class Config:
     # can share one Redis without reading each other's caches or taking each other's tasks.
     REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX") or "srs:"
     CELERY_TASK_QUEUE = os.environ.get("CELERY_TASK_QUEUE") or "celery"
+    # Seconds one attempt to reach the broker may take: bounds how long an upload waits while Redis is down.
+    BROKER_CONNECT_TIMEOUT = _float("BROKER_CONNECT_TIMEOUT", 0.5)
 
     UPLOAD_FOLDER = _path("UPLOAD_FOLDER", "uploads")
     TEMPORARY_UPLOAD_FOLDER = _path("TEMPORARY_UPLOAD_FOLDER", "tmp_uploads")
     LOG_FOLDER = _path("LOG_FOLDER", "logs")
+    # s3://bucket/prefix keeps files in an S3-compatible store (several machines); empty: UPLOAD_FOLDER.
+    STORAGE_URL = os.environ.get("STORAGE_URL") or ""
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
     MAIL_PORT = _int("MAIL_PORT", 25)
@@ -108,6 +112,7 @@ class Config:
     SUBMISSION_STALE_RUNNING_SECONDS = _int(
         "SUBMISSION_STALE_RUNNING_SECONDS", BROKER_VISIBILITY_TIMEOUT + TASK_TIME_LIMIT + 60
     )
+    SWEEP_INTERVAL_SECONDS = _float("SWEEP_INTERVAL_SECONDS", 60)  # how often the scheduler runs the sweeper
     API_TOKEN_HOURS = _int("API_TOKEN_HOURS", 24)
 
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT") or "10 per 5 minutes"

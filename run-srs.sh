@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# One command to run the platform: venv, Redis, database migrations, a Celery worker and the web server.
-#   ./run-srs.sh          serve on http://127.0.0.1:5000 (FLASK_RUN_HOST / FLASK_RUN_PORT change it)
-#   ./run-srs.sh --demo   also create the demo users (alice ... john, admin; password admin)
+# One command to run the platform: venv, Redis, database migrations, then a Celery worker, the scheduler
+# (beat) and the web server under supervisord, which restarts any of them that exits (with back-off).
+#   ./run-srs.sh                serve on http://127.0.0.1:5000 (FLASK_RUN_HOST / FLASK_RUN_PORT change it)
+#   ./run-srs.sh --demo         also create the demo users (alice ... john, admin; password admin)
+#   ./run-srs.sh --production   gunicorn (SRS_WEB_WORKERS, default 2 x CPUs + 1), SRS_CONFIG=production
+#   ./run-srs.sh --web-only     only the web server (hosts with one role; migrations run here)
+#   ./run-srs.sh --worker-only  only the worker and, unless --no-beat, the scheduler (no migrations)
+#   ./run-srs.sh --no-beat      no scheduler here (run exactly one beat per deployment)
 # Ctrl-C (or SIGTERM) stops every process it started.
 set -euo pipefail
 cd "$(dirname "$0")"
-DEMO=0
+
+# --- options ---------------------------------------------------------------------------------------------
+DEMO=0 PRODUCTION=0 WEB=1 WORKER=1 BEAT=1
 for arg in "$@"; do
   case "$arg" in
     --demo) DEMO=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --production) PRODUCTION=1 ;;
+    --web-only) WORKER=0 BEAT=0 ;;
+    --worker-only) WEB=0 ;;
+    --no-beat) BEAT=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "Unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
+if [ "$WEB$WORKER" = 00 ]; then echo "--web-only and --worker-only exclude each other." >&2; exit 2; fi
 
+# --- environment -----------------------------------------------------------------------------------------
 # shellcheck source=scripts/venv.sh
 . scripts/venv.sh
 VENV="${SRS_VENV:-$PWD/venv}"
@@ -22,25 +35,92 @@ VENV="${SRS_VENV:-$PWD/venv}"
 export PATH="$VENV/bin:$PATH" SRS_PYTHON="$VENV/bin/python"
 export FLASK_APP=srs.py
 
+# --- production checks -----------------------------------------------------------------------------------
+if [ "$PRODUCTION" = 1 ]; then
+  export SRS_CONFIG=production
+  if ! python -c 'import sys, config; sys.exit(config.Config.SECRET_KEY == config.DEFAULT_SECRET_KEY)'; then
+    echo "Refusing --production with the default SECRET_KEY: set SECRET_KEY (in the environment or .env)." >&2
+    exit 1
+  fi
+fi
+
+# --- Redis and database ----------------------------------------------------------------------------------
 ./run-redis.sh
-flask db upgrade
-[ "$DEMO" = 1 ] && flask populate-test-users
+if [ "$WEB" = 1 ]; then
+  flask db upgrade
+  if [ "$DEMO" = 1 ]; then flask populate-test-users; fi
+fi
 
-mkdir -p logs
-PIDS=()
-cleanup() {
-  trap - INT TERM EXIT
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup INT TERM EXIT
-
-celery -A srs.celery worker --beat --schedule "logs/celerybeat-schedule" \
-  --concurrency "${SRS_WORKER_CONCURRENCY:-2}" --loglevel "${SRS_WORKER_LOGLEVEL:-info}" &
-PIDS+=($!)
+# --- supervised processes --------------------------------------------------------------------------------
+LOG_DIR="$(python -c 'import config; print(config.Config.LOG_FOLDER)')"
+RUN_DIR="${SRS_RUN_FOLDER:-$LOG_DIR/run}"
+mkdir -p "$LOG_DIR" "$RUN_DIR"
 HOST="${FLASK_RUN_HOST:-127.0.0.1}"
 PORT="${FLASK_RUN_PORT:-5000}"
-flask run --host "$HOST" --port "$PORT" --no-reload &
-PIDS+=($!)
-echo "Secret Race Strolling is at http://$HOST:$PORT/ (Ctrl-C stops it)."
-wait -n "${PIDS[@]}" || true
+if [ "$PRODUCTION" = 1 ]; then
+  WEB_WORKERS="${SRS_WEB_WORKERS:-$(( 2 * $(python -c 'import os; print(os.cpu_count() or 1)') + 1 ))}"
+  # Uploads stream through the web process: the timeout must cover the largest upload on a slow link.
+  WEB_COMMAND="gunicorn --workers $WEB_WORKERS --bind $HOST:$PORT --timeout ${SRS_WEB_TIMEOUT:-120}"
+  WEB_COMMAND+=" --forwarded-allow-ips \"${FORWARDED_ALLOW_IPS:-127.0.0.1}\" --access-logfile - srs:app"
+else
+  WEB_COMMAND="flask run --host $HOST --port $PORT --no-reload"
+fi
+WORKER_COMMAND="celery -A srs.celery worker --concurrency ${SRS_WORKER_CONCURRENCY:-2}"
+WORKER_COMMAND+=" --loglevel ${SRS_WORKER_LOGLEVEL:-info} --without-gossip --without-mingle"
+BEAT_COMMAND="celery -A srs.celery beat --schedule $RUN_DIR/celerybeat-schedule --pidfile="
+BEAT_COMMAND+=" --loglevel ${SRS_WORKER_LOGLEVEL:-info}"
+
+# One [program] block; a program that exits is started again, after 1 s, 2 s, 3 s... while it keeps failing
+# within its first seconds. Output goes to this terminal when there is one, else to LOG_FOLDER/NAME.log
+# (reopening a redirected stdout would truncate the caller's file).
+program() {
+  local log="$LOG_DIR/$1.log" keep=5 size=10MB
+  if [ -t 1 ]; then log=/dev/stdout keep=0 size=0; fi
+  cat <<EOF
+
+[program:$1]
+command=$2
+directory=$PWD
+autostart=true
+autorestart=true
+startsecs=${SRS_START_SECONDS:-5}
+startretries=${SRS_START_RETRIES:-1000}
+stopsignal=TERM
+stopwaitsecs=$3
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=$log
+stdout_logfile_maxbytes=$size
+stdout_logfile_backups=$keep
+EOF
+}
+CONF="$RUN_DIR/supervisord.conf"
+{
+  cat <<EOF
+; Generated by run-srs.sh on every start: edit run-srs.sh, not this file.
+[supervisord]
+nodaemon=true
+logfile=$LOG_DIR/supervisord.log
+pidfile=$RUN_DIR/supervisord.pid
+childlogdir=$RUN_DIR
+
+[unix_http_server]
+file=$RUN_DIR/supervisor.sock
+chmod=0700
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://$RUN_DIR/supervisor.sock
+EOF
+  # acks_late: a worker stopped mid-task hands the task back, so stopping need not wait for it to finish.
+  if [ "$WORKER" = 1 ]; then program worker "$WORKER_COMMAND" 20; fi
+  if [ "$BEAT" = 1 ]; then program beat "$BEAT_COMMAND" 10; fi
+  if [ "$WEB" = 1 ]; then program web "$WEB_COMMAND" 20; fi
+} > "$CONF"
+
+[ "$WEB" = 0 ] || echo "Secret Race Strolling is at http://$HOST:$PORT/ (Ctrl-C stops it)."
+echo "Processes: supervisorctl -c $CONF status"
+exec supervisord -n -c "$CONF"

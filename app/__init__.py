@@ -47,9 +47,9 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.routes import admin, api, attack, auth, defence, leaderboard, main, submissions, teams
+    from app.routes import admin, api, attack, auth, defence, health, leaderboard, main, submissions, teams
 
-    for module in (auth, main, teams, admin, defence, attack, submissions, leaderboard):
+    for module in (auth, main, teams, admin, defence, attack, submissions, leaderboard, health):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
@@ -81,10 +81,27 @@ def celery_init_app(app: Flask) -> Celery:
             "task_time_limit": app.config["TASK_TIME_LIMIT"],
             "task_soft_time_limit": app.config["TASK_TIME_LIMIT"] - 30,
             "broker_connection_retry_on_startup": True,
-            "broker_transport_options": {"visibility_timeout": app.config["BROKER_VISIBILITY_TIMEOUT"]},
+            # While Redis is down a web request that enqueues must answer within a few seconds (the row stays
+            # queued for the sweeper): bound every connection attempt and the result backend's reconnection,
+            # whose default (20 retries, 1 s apart) held an upload request for about 19 s.
+            "broker_connection_timeout": app.config["BROKER_CONNECT_TIMEOUT"],
+            "broker_transport_options": {
+                "visibility_timeout": app.config["BROKER_VISIBILITY_TIMEOUT"],
+                "socket_connect_timeout": app.config["BROKER_CONNECT_TIMEOUT"],
+                "socket_keepalive": True,
+                "health_check_interval": 10,
+            },
+            "result_backend_transport_options": {
+                "socket_connect_timeout": app.config["BROKER_CONNECT_TIMEOUT"],
+                "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2},
+            },
+            "redis_socket_connect_timeout": app.config["BROKER_CONNECT_TIMEOUT"],
             "task_always_eager": app.config["CELERY_ALWAYS_EAGER"],
             "beat_schedule": {
-                "sweep-submissions": {"task": "srs.sweep_submissions", "schedule": 60.0},
+                "sweep-submissions": {
+                    "task": "srs.sweep_submissions",
+                    "schedule": app.config["SWEEP_INTERVAL_SECONDS"],
+                },
             },
             "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack"],
         }

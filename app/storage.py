@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from flask import current_app
 
+SCRATCH_PREFIX = "srs-"  # scratch folders and files; the sweeper removes old ones left by a hard kill
 _KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -67,6 +69,10 @@ class Storage(ABC):
     def delete_prefix(self, prefix: str) -> None:
         """Remove every file whose key starts with `prefix/`."""
 
+    @abstractmethod
+    def check(self) -> None:
+        """Raise if the store cannot be used now (for the health check); cheap."""
+
 
 class LocalStorage(Storage):
     """Files under one local folder; writes go to a temporary file renamed into place."""
@@ -114,23 +120,144 @@ class LocalStorage(Storage):
         self._path(key).unlink(missing_ok=True)
 
     def size(self, key: str) -> int:
-        return self._path(key).stat().st_size
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise StorageError(f"no stored file under {key!r}") from exc
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
 
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"storage folder {self.root} is not writable")
+
+
+class S3Storage(Storage):
+    """Files as objects in an S3-compatible bucket under a key prefix, streamed through a local scratch folder.
+
+    Endpoint, region and credentials come from boto3's usual sources (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, ~/.aws, instance roles). Transfers go through boto3's managed
+    upload and download (multipart, chunked), so no file is ever held whole in memory.
+    """
+
+    def __init__(self, bucket: str, prefix: str, scratch: str | Path) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.scratch = Path(scratch)
+        self._client = None
+        self._client_pid = 0
+
+    @property
+    def client(self):
+        # boto3 clients must not cross a fork (Celery's prefork pool): one per process, made on first use.
+        if self._client is None or self._client_pid != os.getpid():
+            import boto3
+            from botocore.config import Config as BotoConfig
+
+            config = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+            self._client = boto3.client("s3", config=config)
+            self._client_pid = os.getpid()
+        return self._client
+
+    def _object(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    def _missing(self, exc: Exception) -> bool:
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        return code in {"404", "NoSuchKey", "NotFound"}
+
+    def _scratch_file(self):
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryFile(dir=self.scratch, prefix=SCRATCH_PREFIX + "s3-")
+
+    def save(self, key: str, source: Path, *, move: bool = False) -> int:
+        name = self._object(key)
+        size = Path(source).stat().st_size
+        self.client.upload_file(str(source), self.bucket, name)  # one PUT or a multipart upload: atomic either way
+        if move:
+            Path(source).unlink(missing_ok=True)
+        return size
+
+    def open(self, key: str) -> BinaryIO:
+        name = self._object(key)
+        spool = self._scratch_file()
+        try:
+            self.client.download_fileobj(self.bucket, name, spool)
+        except Exception as exc:
+            spool.close()
+            if self._missing(exc):
+                raise StorageError(f"no stored file under {key!r}") from exc
+            raise
+        spool.seek(0)
+        return spool
+
+    @contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        name = self._object(key)
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=self.scratch, prefix=SCRATCH_PREFIX + "s3-"))
+        path = folder / key.rsplit("/", 1)[-1]
+        try:
+            try:
+                self.client.download_file(self.bucket, name, str(path))
+            except Exception as exc:
+                if self._missing(exc):
+                    raise StorageError(f"no stored file under {key!r}") from exc
+                raise
+            yield path
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _head(self, key: str) -> dict | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._object(key))
+        except Exception as exc:
+            if self._missing(exc):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._head(key) is not None
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
+
+    def size(self, key: str) -> int:
+        head = self._head(key)
+        if head is None:
+            raise StorageError(f"no stored file under {key!r}")
+        return int(head["ContentLength"])
+
+    def delete_prefix(self, prefix: str) -> None:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._object(prefix) + "/"
+        )
+        for page in pages:
+            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if objects:  # a page holds at most 1000 keys, the most one delete_objects call takes
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
 
 def make_storage(config: dict) -> Storage:
-    """The storage of a deployment: files under UPLOAD_FOLDER."""
-    return LocalStorage(config["UPLOAD_FOLDER"])
+    """The storage a deployment's config asks for: STORAGE_URL s3://bucket/prefix, else the local UPLOAD_FOLDER."""
+    url = config.get("STORAGE_URL") or ""
+    if not url:
+        return LocalStorage(config["UPLOAD_FOLDER"])
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"STORAGE_URL {url!r} is not understood: use s3://bucket/prefix, or leave it empty")
+    return S3Storage(parts.netloc, parts.path, config["TEMPORARY_UPLOAD_FOLDER"])
 
 
 def get_storage() -> Storage:
     """The current app's storage (set up by create_app)."""
     return current_app.extensions["storage"]
 
-
-SCRATCH_PREFIX = "srs-"
 
 
 @contextmanager

@@ -22,7 +22,7 @@ ERROR_TEXT = {
     403: "Not allowed: staff only, or you have no team.",
     404: "No such object (or not your team's).",
     409: "Closed in the current phase, or a round conflict.",
-    413: "The file is larger than MAX_CONTENT_LENGTH.",
+    413: "The file is larger than MAX_UPLOAD_MB.",
     422: "The file failed its checks before queueing (not a zip holding one CSV, empty, unsafe).",
     429: "Too many attempts: wait and try again.",
 }

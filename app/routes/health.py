@@ -1,0 +1,26 @@
+"""GET /healthz for load balancers and monitoring: no login, no secrets, a few cheap probes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from app.services.health import check_health
+
+bp = Blueprint("health", __name__)
+
+
+@bp.route("/healthz")
+def healthz():
+    """200 when database, Redis and storage answer; 503 naming the parts that do not."""
+    results = check_health()
+    failed = [name for name, ok in results.items() if not ok]
+    body = {
+        "status": "failed" if failed else "ok",
+        "checks": {n: "ok" if ok else "failed" for n, ok in results.items()},
+    }
+    if failed:
+        body["failed"] = failed
+    response = jsonify(body)
+    response.status_code = 503 if failed else 200
+    response.headers["Cache-Control"] = "no-store"
+    return response
