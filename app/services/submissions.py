@@ -22,7 +22,7 @@ from app.evaluation.archive import inspect_upload
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Submission, SubmissionKind, SubmissionStatus, Team, User, utcnow
-from app.services import competition
+from app.services import competition, quotas
 from app.services.queue import send_task
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | No
     is recorded.
     """
     check_may_upload(kind, user)
+    quotas.check_quota(kind, user)  # here, not in check_may_upload: a team at its quota may still download
     if upload is None or not upload.filename:
         raise UploadRefused(400, "no_file", "No file was sent: choose a .zip file in the form field 'file'.")
     tmp_root = Path(current_app.config["TEMPORARY_UPLOAD_FOLDER"])

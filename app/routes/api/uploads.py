@@ -24,7 +24,8 @@ def upload_response(create):
     try:
         submission = create()
     except submissions.UploadRefused as exc:
-        return jsonify(error=exc.code, message=exc.message), exc.status
+        retry = getattr(exc, "retry_after", None)  # set by quotas
+        return jsonify(error=exc.code, message=exc.message), exc.status, {"Retry-After": str(retry)} if retry else {}
     status_url = url_for("api.get_submission", submission_id=submission.id, _external=True)
     return jsonify(submission_id=submission.id, status_url=status_url), 202, {"Location": status_url}
 
