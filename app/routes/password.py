@@ -15,7 +15,11 @@ bp = Blueprint("password", __name__)
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired(), Email(check_deliverability=False), Length(max=120)])
+    email = EmailField(
+        "E-mail",
+        validators=[DataRequired(), Email(check_deliverability=False), Length(max=120)],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
     submit = SubmitField("Send me a reset link")
 
 
@@ -38,6 +42,14 @@ per_email = limiter.shared_limit(
 per_address = limiter.shared_limit(
     lambda: current_app.config["PASSWORD_RESET_LIMIT_PER_ADDRESS"], scope="reset-address", methods=["POST"]
 )
+
+
+@bp.after_request
+def keep_links_private(response):
+    """The reset token is in the URL: keep it out of Referer headers and caches."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
