@@ -1,4 +1,4 @@
-"""Staff commands: `flask create-admin`, `populate-test-users`, `flush-matches`, `flush-db`, `sweep-submissions`."""
+"""Staff commands: create-admin, populate-test-users, flush-matches, flush-db, sweep-submissions, export."""
 
 from __future__ import annotations
 
