@@ -20,9 +20,7 @@ def index():
     """Teams with members, latest defence, and matches and scores per round; `q` searches."""
     q = request.args.get("q", "")
     pager = dashboard.search_teams(q, page=request.args.get("page", 1, type=int))
-    return render_template(
-        "dashboard/index.html", q=q, pager=pager, lines=dashboard.team_lines(pager.items), reset_form=ConfirmForm()
-    )
+    return render_template("dashboard/index.html", q=q, pager=pager, lines=dashboard.team_lines(pager.items))
 
 
 @bp.route("/submissions/")
