@@ -117,6 +117,12 @@ class Config:
 
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT") or "10 per 5 minutes"
     LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS") or "300 per 5 minutes"
+    # Uploads per team in any rolling 24 hours (failed ones do not count); 0 means unlimited.
+    DEFENCE_UPLOADS_PER_DAY = _int("DEFENCE_UPLOADS_PER_DAY", 10)
+    ATTACK_UPLOADS_PER_DAY = _int("ATTACK_UPLOADS_PER_DAY", 20)
+    PASSWORD_RESET_MINUTES = _int("PASSWORD_RESET_MINUTES", 30)
+    PASSWORD_RESET_LIMIT_PER_EMAIL = os.environ.get("PASSWORD_RESET_LIMIT_PER_EMAIL") or "3 per hour"
+    PASSWORD_RESET_LIMIT_PER_ADDRESS = os.environ.get("PASSWORD_RESET_LIMIT_PER_ADDRESS") or "60 per hour"
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL
     RATELIMIT_KEY_PREFIX = REDIS_KEY_PREFIX + "limits"

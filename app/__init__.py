@@ -47,9 +47,22 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.routes import admin, api, attack, auth, defence, health, leaderboard, main, submissions, teams
+    from app.routes import (
+        admin,
+        api,
+        attack,
+        auth,
+        dashboard,
+        defence,
+        health,
+        leaderboard,
+        main,
+        password,
+        submissions,
+        teams,
+    )
 
-    for module in (auth, main, teams, admin, defence, attack, submissions, leaderboard, health):
+    for module in (auth, main, teams, admin, defence, attack, submissions, leaderboard, dashboard, password, health):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it

@@ -1,15 +1,23 @@
-"""Staff commands: `flask create-admin`, `move-student`, `populate-test-users`, `flush-matches`, `flush-db`, ..."""
+"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep-submissions, export."""
 
 from __future__ import annotations
 
 import click
 from flask import Flask
 
-from app.services import accounts, lifecycle, maintenance
+from app.services import accounts, exports, lifecycle, maintenance
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_admin, move_student, populate_test_users, flush_matches, flush_db, sweep_submissions):
+    for command in (
+        create_admin,
+        move_student,
+        populate_test_users,
+        flush_matches,
+        flush_db,
+        sweep_submissions,
+        export,
+    ):
         app.cli.add_command(command)
 
 
@@ -71,3 +79,21 @@ def sweep_submissions() -> None:
     """Enqueue stale queued submissions again and fail stale running ones (the worker does it every minute)."""
     counts = lifecycle.sweep()
     click.echo(f"Re-enqueued {counts['requeued']}, failed {counts['failed']}, cleaned {counts['cleaned']} folders.")
+
+
+@click.command("export")
+@click.argument("name", type=click.Choice(exports.NAMES))
+@click.option("--round", "number", type=int, help="One round only (default: all; the overall leaderboard).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+def export(name: str, number: int | None, output: str | None) -> None:
+    """Export the leaderboard (grading sheet), submissions or matches as CSV."""
+    try:
+        table = exports.export(name, number)
+    except exports.ExportError as exc:
+        raise click.ClickException(exc.message) from exc
+    if output is None:
+        click.echo(table.as_csv(), nl=False)
+        return
+    with open(output, "w", newline="", encoding="utf-8") as out:
+        out.write(table.as_csv())
+    click.echo(f"{len(table.rows)} rows written to {output}.", err=True)

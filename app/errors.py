@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -55,6 +55,14 @@ def form_page(endpoint: str):
 
 def upload_refused(e: UploadRefused):
     """JSON under /api; a page's closed notice when the phase or team bars it; else the form again, with why."""
+    response = _upload_refused(e)
+    if e.retry_after:
+        response = make_response(response)
+        response.headers["Retry-After"] = str(e.retry_after)
+    return response
+
+
+def _upload_refused(e: UploadRefused):
     if wants_json():
         return jsonify(error=e.code, message=e.message), e.status
     if e.closes_page:

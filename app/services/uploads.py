@@ -14,16 +14,17 @@ from app.evaluation.archive import inspect_upload
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Submission, SubmissionKind, SubmissionStatus, User
-from app.services import competition, lifecycle
+from app.services import competition, lifecycle, quotas
 from app.storage import get_storage, scratch_dir
 
 
 class UploadRefused(Exception):
     """An upload refused before queueing; status is the HTTP status to answer with."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after  # seconds until a refused upload would be accepted (quotas)
 
     @property
     def closes_page(self) -> bool:
@@ -78,6 +79,7 @@ def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | No
     is recorded.
     """
     check_may_upload(kind, user)
+    quotas.check_quota(kind, user)  # here, not in check_may_upload: a team at its quota may still download
     if upload is None or not upload.filename:
         raise UploadRefused(400, "no_file", "No file was sent: choose a .zip file in the form field 'file'.")
     storage = get_storage()

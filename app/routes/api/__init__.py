@@ -7,6 +7,7 @@ bp = Blueprint("api", __name__)
 from app.routes.api import (  # noqa: E402,F401  (routes register on bp)
     auth,
     competition,
+    exports,
     leaderboard,
     openapi,
     rounds,

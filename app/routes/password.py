@@ -1,0 +1,89 @@
+"""Forgotten passwords: ask for a reset link, then choose a new password through it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from app.extensions import limiter
+from app.services import password_reset
+
+bp = Blueprint("password", __name__)
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "E-mail",
+        validators=[DataRequired(), Email(check_deliverability=False), Length(max=120)],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
+    submit = SubmitField("Send me a reset link")
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=8, max=128)])
+    password2 = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
+    submit = SubmitField("Set my password")
+
+
+def _email_key() -> str:
+    return "reset-email:" + (request.form.get("email") or "").strip().lower()[:120]
+
+
+per_email = limiter.shared_limit(
+    lambda: current_app.config["PASSWORD_RESET_LIMIT_PER_EMAIL"],
+    scope="reset-email",
+    key_func=_email_key,
+    methods=["POST"],
+)
+per_address = limiter.shared_limit(
+    lambda: current_app.config["PASSWORD_RESET_LIMIT_PER_ADDRESS"], scope="reset-address", methods=["POST"]
+)
+
+
+@bp.after_request
+def keep_links_private(response):
+    """The reset token is in the URL: keep it out of Referer headers and caches."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@per_email
+@per_address
+def forgot():
+    """Ask for a reset link; the answer is the same whether or not the address has an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        password_reset.request_reset(form.email.data)
+        minutes = current_app.config["PASSWORD_RESET_MINUTES"]
+        flash(
+            f"If an account uses {form.email.data}, a reset link is on its way; it is valid {minutes} minutes.",
+            "success",
+        )
+        return redirect(url_for("auth.login"))
+    return render_template("password/forgot.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@per_address
+def reset(token: str):
+    """Choose a new password through a link from the e-mail."""
+    try:
+        user = password_reset.user_for_token(token)
+    except password_reset.ResetTokenError as exc:
+        return render_template("password/invalid.html", message=str(exc)), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            password_reset.reset_password(token, form.password.data)
+        except password_reset.ResetTokenError as exc:
+            return render_template("password/invalid.html", message=str(exc)), 400
+        flash("Your password was changed: log in with it.", "success")
+        return redirect(url_for("auth.login"))
+    status = 422 if form.errors else 200
+    return render_template("password/reset.html", form=form, user=user, logged_in=current_user.is_authenticated), status

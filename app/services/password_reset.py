@@ -1,0 +1,86 @@
+"""Password reset by e-mailed link: signed, time-limited, single-use tokens bound to the current password hash."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import sqlalchemy as sa
+from flask import current_app, render_template, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from app.extensions import db
+from app.models import ApiToken, User
+from app.services import mail
+
+log = logging.getLogger(__name__)
+SALT = "srs-password-reset"
+
+
+class ResetTokenError(Exception):
+    """A reset link that cannot be used; the message says why and what to do."""
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def _fingerprint(user: User) -> str:
+    """Changes whenever the password does, so a link dies once used (or once the password changed otherwise)."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:32]
+
+
+def make_token(user: User) -> str:
+    return _serializer().dumps({"user": user.id, "pw": _fingerprint(user)})
+
+
+def user_for_token(token: str) -> User:
+    """The user a valid, unexpired, unused token was made for; ResetTokenError otherwise."""
+    minutes = current_app.config["PASSWORD_RESET_MINUTES"]
+    try:
+        data = _serializer().loads(token, max_age=minutes * 60)
+    except SignatureExpired as exc:
+        raise ResetTokenError(f"This link has expired (links are valid {minutes} minutes): ask for a new one.") from exc
+    except BadSignature as exc:
+        raise ResetTokenError(
+            "This link is not valid: copy the whole link from the e-mail, or ask for a new one."
+        ) from exc
+    user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
+    if user is None or data.get("pw") != _fingerprint(user):
+        raise ResetTokenError("This link was already used or the password has changed since: ask for a new one.")
+    return user
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower()))
+
+
+def send_reset_link(user: User, requested_by: User | None = None) -> None:
+    """Mail user a reset link. A staff action when requested_by is set: the audit log records it once it exists."""
+    token = make_token(user)
+    minutes = current_app.config["PASSWORD_RESET_MINUTES"]
+    # Links must point at the public site, whichever process (or proxy) builds them.
+    with current_app.test_request_context(base_url=current_app.config["SITE_URL"]):
+        link = url_for("password.reset", token=token, _external=True)
+        context = {"user": user, "link": link, "minutes": minutes, "by_staff": requested_by is not None}
+        text = render_template("password/email_reset.txt", **context)
+        html = render_template("password/email_reset.html", **context)
+    mail.queue_mail("[SRS] Reset your password", [user.email], text, html)
+
+
+def request_reset(email: str) -> None:
+    """Send a link if an account has this address; say nothing either way (the page never tells)."""
+    user = find_by_email(email)
+    if user is None:
+        log.info("password reset asked for an unknown address")
+        return
+    send_reset_link(user)
+
+
+def reset_password(token: str, new_password: str) -> User:
+    """Set a new password through a reset link (which dies with the old hash) and revoke the user's API tokens."""
+    user = user_for_token(token)
+    user.set_password(new_password)
+    db.session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id))
+    db.session.commit()
+    return user

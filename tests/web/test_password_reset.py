@@ -1,0 +1,203 @@
+"""Password reset: the request page never tells whether an address exists; links are signed, expire, die once
+used or once the password changed; requests are rate limited per e-mail address and per client address."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import itsdangerous.timed
+import pytest
+import sqlalchemy as sa
+from flask import current_app
+
+from app.extensions import db
+from app.models import ApiToken, User
+from app.services import password_reset
+from tests.factories import api_token, make_user
+
+
+def text(response) -> str:
+    body = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
+    return " ".join(html.unescape(body).split())
+
+
+def csrf(client, path: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(
+        1
+    )
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Mails queued by the password-reset service: (subject, recipients, text)."""
+    outbox = []
+    monkeypatch.setattr(password_reset.mail, "queue_mail", lambda s, r, t, h=None: outbox.append((s, r, t)))
+    return outbox
+
+
+def link_path(mail_text: str) -> str:
+    return urlsplit(re.search(r"(http\S+/reset-password/\S+)", mail_text).group(1)).path
+
+
+def stored_user(username: str) -> User:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(User).where(User.username == username))
+
+
+def test_login_page_links_to_the_forgot_page(client):
+    assert 'href="/forgot-password"' in client.get("/login").get_data(as_text=True)
+    assert client.get("/forgot-password").status_code == 200
+
+
+def test_the_answer_is_the_same_for_known_and_unknown_addresses(client, alice, sent):
+    known = client.post("/forgot-password", data={"email": "alice@example.org"}, follow_redirects=True)
+    unknown = client.post("/forgot-password", data={"email": "nobody@example.org"}, follow_redirects=True)
+    assert known.status_code == unknown.status_code == 200
+    assert text(known).replace("alice@example.org", "X") == text(unknown).replace("nobody@example.org", "X")
+    assert "If an account uses alice@example.org, a reset link is on its way" in text(known)
+    assert [recipients for _, recipients, _ in sent] == [["alice@example.org"]]
+
+
+def test_address_is_matched_without_case(client, alice, sent):
+    client.post("/forgot-password", data={"email": " Alice@Example.ORG "})
+    assert len(sent) == 1
+
+
+def test_bad_address_is_refused_with_a_message(client, sent):
+    response = client.post("/forgot-password", data={"email": "not an address"})
+    assert response.status_code == 422
+    assert "Invalid email address" in text(response)
+    assert sent == []
+
+
+def test_link_sets_a_new_password_once(client, auth, alice, sent):
+    client.post("/forgot-password", data={"email": "alice@example.org"})
+    _, _, body = sent[0]
+    assert "30 minutes" in body
+    path = link_path(body)
+    form = client.get(path)
+    assert form.status_code == 200
+    assert form.headers["Referrer-Policy"] == "no-referrer"  # the token must not leak to linked sites
+    assert "For the account alice" in text(form)
+    done = client.post(path, data={"password": "brand-new-pw", "password2": "brand-new-pw"})
+    assert done.status_code == 302
+    assert stored_user("alice").check_password("brand-new-pw")
+    assert not stored_user("alice").check_password("secret-pw")
+    reused = client.get(path)
+    assert reused.status_code == 400
+    assert "already used" in text(reused)
+    again = client.post(path, data={"password": "another-pw-1", "password2": "another-pw-1"})
+    assert again.status_code == 400
+    assert stored_user("alice").check_password("brand-new-pw")
+    assert auth.login("alice", "brand-new-pw").status_code == 302
+
+
+def test_mismatched_or_short_passwords_change_nothing(client, alice, sent):
+    client.post("/forgot-password", data={"email": "alice@example.org"})
+    path = link_path(sent[0][2])
+    assert client.post(path, data={"password": "brand-new-pw", "password2": "other-pw-123"}).status_code == 422
+    short = client.post(path, data={"password": "short", "password2": "short"})
+    assert short.status_code == 422
+    assert "between 8 and 128 characters" in text(short)
+    assert stored_user("alice").check_password("secret-pw")
+    assert client.get(path).status_code == 200  # the link still works
+
+
+def test_expired_link_is_refused(client, alice, monkeypatch):
+    minutes = current_app.config["PASSWORD_RESET_MINUTES"]
+    # Sign the token as if it had been made just over PASSWORD_RESET_MINUTES ago.
+    past = time.time() - minutes * 60 - 5
+    monkeypatch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=lambda: past))
+    token = password_reset.make_token(alice)
+    monkeypatch.undo()
+    response = client.get(f"/reset-password/{token}")
+    assert response.status_code == 400
+    assert f"expired (links are valid {minutes} minutes)" in text(response)
+    assert (
+        client.post(f"/reset-password/{token}", data={"password": "x" * 10, "password2": "x" * 10}).status_code == 400
+    )
+    assert stored_user("alice").check_password("secret-pw")
+
+
+def test_link_just_within_its_lifetime_works(client, alice, monkeypatch):
+    minutes = current_app.config["PASSWORD_RESET_MINUTES"]
+    past = time.time() - minutes * 60 + 30
+    monkeypatch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=lambda: past))
+    token = password_reset.make_token(alice)
+    monkeypatch.undo()
+    assert client.get(f"/reset-password/{token}").status_code == 200
+
+
+def test_link_dies_when_the_password_changes_otherwise(client, alice):
+    token = password_reset.make_token(alice)
+    alice.set_password("changed-elsewhere")
+    db.session.commit()
+    assert client.get(f"/reset-password/{token}").status_code == 400
+
+
+@pytest.mark.parametrize("mangle", [lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), lambda t: "garbage"])
+def test_tampered_link_is_refused(client, alice, mangle):
+    response = client.get(f"/reset-password/{mangle(password_reset.make_token(alice))}")
+    assert response.status_code == 400
+    assert "not valid" in text(response)
+
+
+def test_token_signed_for_another_purpose_is_refused(client, alice):
+    other = itsdangerous.URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="something-else")
+    token = other.dumps({"user": alice.id, "pw": password_reset._fingerprint(alice)})
+    assert client.get(f"/reset-password/{token}").status_code == 400
+
+
+def test_reset_revokes_api_tokens(client, alice, sent):
+    headers = api_token(alice)
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    client.post("/forgot-password", data={"email": "alice@example.org"})
+    client.post(link_path(sent[0][2]), data={"password": "brand-new-pw", "password2": "brand-new-pw"})
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
+def test_requests_are_limited_per_email_address(make_app, monkeypatch):
+    app = make_app(PASSWORD_RESET_LIMIT_PER_EMAIL="2 per hour", RATELIMIT_STORAGE_URI="memory://")
+    outbox = []
+    monkeypatch.setattr(password_reset.mail, "queue_mail", lambda s, r, t, h=None: outbox.append(r))
+    make_user("alice", team="al-bo")
+    make_user("bob", team="al-bo")
+    client = app.test_client()
+    statuses = [client.post("/forgot-password", data={"email": "alice@example.org"}).status_code for _ in range(3)]
+    assert statuses == [302, 302, 429]
+    assert len(outbox) == 2
+    # Another address is not affected, and the limit applies to unknown addresses too (it reveals nothing).
+    assert client.post("/forgot-password", data={"email": "bob@example.org"}).status_code == 302
+    unknown = [client.post("/forgot-password", data={"email": "x@example.org"}).status_code for _ in range(3)]
+    assert unknown == [302, 302, 429]
+
+
+def test_requests_are_limited_per_client_address(make_app, monkeypatch):
+    app = make_app(PASSWORD_RESET_LIMIT_PER_ADDRESS="3 per hour", RATELIMIT_STORAGE_URI="memory://")
+    monkeypatch.setattr(password_reset.mail, "queue_mail", lambda *args: None)
+    client = app.test_client()
+    statuses = [client.post("/forgot-password", data={"email": f"u{i}@example.org"}).status_code for i in range(4)]
+    assert statuses == [302, 302, 302, 429]
+
+
+def test_forms_need_csrf(make_app, monkeypatch):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    outbox = []
+    monkeypatch.setattr(password_reset.mail, "queue_mail", lambda s, r, t, h=None: outbox.append(t))
+    user = make_user("alice", team="al-bo")
+    client = app.test_client()
+    assert client.post("/forgot-password", data={"email": "alice@example.org"}).status_code == 400
+    assert outbox == []
+    token = csrf(client, "/forgot-password")
+    assert client.post("/forgot-password", data={"email": "alice@example.org", "csrf_token": token}).status_code == 302
+    path = link_path(outbox[0])
+    data = {"password": "brand-new-pw", "password2": "brand-new-pw"}
+    assert client.post(path, data=data).status_code == 400
+    assert client.post(path, data=data | {"csrf_token": csrf(client, path)}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.id).check_password("brand-new-pw")

@@ -1,0 +1,151 @@
+"""Upload quotas: per team, rolling 24 hours, failed uploads not counted, staff exempt; page message and API 429."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import current_app
+
+from app.extensions import db
+from app.models import Phase, Submission, SubmissionKind, SubmissionStatus, Team, utcnow
+from app.services import competition, quotas
+from tests.factories import api_token, make_submission, make_user
+
+
+def small_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("defence.csv", "cell_id,rep,direction_size,timestamp\n1,0,100,0.1\n")
+    return buffer.getvalue()
+
+
+def upload_page(client):
+    return client.post("/defence/", data={"file": (io.BytesIO(small_zip()), "d.zip")})
+
+
+def upload_api(client, headers):
+    return client.post("/api/v1/defences", data={"file": (io.BytesIO(small_zip()), "d.zip")}, headers=headers)
+
+
+def set_quota(app, name: str, value: int) -> None:
+    """Set on the app under test and on the twin app whose context the test body runs in."""
+    app.config[name] = value
+    current_app.config[name] = value
+
+
+@pytest.fixture
+def defence_phase(app):
+    competition.update_state(phase=Phase.DEFENCE)
+
+
+def uploads(user, statuses, *, hours_ago: float = 1, kind=SubmissionKind.DEFENCE):
+    """Rows of user's team created hours_ago, one per status."""
+    team = db.session.get(Team, user.team_id)
+    rows = []
+    for status in statuses:
+        row = make_submission(team, user, kind=kind, status=status)
+        row.created_at = utcnow() - timedelta(hours=hours_ago)
+        rows.append(row)
+    db.session.commit()
+    return rows
+
+
+def test_queued_running_and_succeeded_uploads_count(app, alice):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 3)
+    uploads(alice, [SubmissionStatus.QUEUED, SubmissionStatus.RUNNING])
+    assert quotas.next_allowed(SubmissionKind.DEFENCE, alice.team_id) is None
+    uploads(alice, [SubmissionStatus.SUCCEEDED])
+    assert quotas.next_allowed(SubmissionKind.DEFENCE, alice.team_id) is not None
+
+
+def test_failed_uploads_do_not_count(app, alice):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 2)
+    uploads(alice, [SubmissionStatus.FAILED] * 5 + [SubmissionStatus.SUCCEEDED])
+    assert quotas.next_allowed(SubmissionKind.DEFENCE, alice.team_id) is None
+    quotas.check_quota(SubmissionKind.DEFENCE, alice)  # does not raise
+
+
+def test_window_is_rolling_and_names_when_the_next_upload_is_allowed(app, alice):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 2)
+    uploads(alice, [SubmissionStatus.SUCCEEDED], hours_ago=25)  # out of the window
+    oldest = uploads(alice, [SubmissionStatus.SUCCEEDED], hours_ago=20)[0]
+    uploads(alice, [SubmissionStatus.SUCCEEDED], hours_ago=2)
+    with pytest.raises(Exception) as refused:
+        quotas.check_quota(SubmissionKind.DEFENCE, alice)
+    exc = refused.value
+    assert (exc.status, exc.code) == (429, "quota")
+    allowed_at = oldest.created_at + timedelta(hours=24)
+    assert f"{allowed_at:%Y-%m-%d %H:%M} UTC" in exc.message
+    assert abs(exc.retry_after - 4 * 3600) < 60
+    # Once that upload is older than 24 h, a place is free again.
+    oldest.created_at = utcnow() - timedelta(hours=24, minutes=1)
+    db.session.commit()
+    quotas.check_quota(SubmissionKind.DEFENCE, alice)
+
+
+def test_quota_is_per_team_and_per_kind(app, alice):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 1)
+    set_quota(app, "ATTACK_UPLOADS_PER_DAY", 1)
+    uploads(alice, [SubmissionStatus.SUCCEEDED])
+    bob = make_user("bob", team="al-bo")
+    carol = make_user("carol", team="other")
+    with pytest.raises(Exception, match="next one is allowed"):
+        quotas.check_quota(SubmissionKind.DEFENCE, bob)  # same team
+    quotas.check_quota(SubmissionKind.DEFENCE, carol)
+    quotas.check_quota(SubmissionKind.ATTACK, alice)
+
+
+def test_zero_means_unlimited(app, alice):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 0)
+    uploads(alice, [SubmissionStatus.SUCCEEDED] * 30)
+    quotas.check_quota(SubmissionKind.DEFENCE, alice)
+
+
+def test_page_refuses_with_a_message_and_records_nothing(app, client, auth, alice, defence_phase):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 1)
+    auth.login()
+    first = upload_page(client)
+    assert first.status_code == 302
+    second = upload_page(client)
+    assert second.status_code == 429
+    body = second.get_data(as_text=True)
+    assert "reached its quota of 1 defence upload in 24 hours" in body
+    assert re.search(r"the next one is allowed at \d{4}-\d\d-\d\d \d\d:\d\d UTC", body)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(Submission.id))) == 1
+
+
+def test_api_answers_429_with_retry_after(app, client, alice, defence_phase):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 1)
+    headers = api_token(alice)
+    assert upload_api(client, headers).status_code == 202
+    refused = upload_api(client, headers)
+    assert refused.status_code == 429
+    assert refused.get_json()["error"] == "quota"
+    assert "next one is allowed at" in refused.get_json()["message"]
+    assert 24 * 3600 - 120 <= int(refused.headers["Retry-After"]) <= 24 * 3600
+
+
+def test_a_failed_upload_gives_the_place_back(app, client, alice, defence_phase):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 1)
+    headers = api_token(alice)
+    first = upload_api(client, headers)
+    assert upload_api(client, headers).status_code == 429
+    row = db.session.get(Submission, first.get_json()["submission_id"])
+    row.status = SubmissionStatus.FAILED
+    db.session.commit()
+    assert upload_api(client, headers).status_code == 202
+
+
+def test_staff_are_exempt(app, client, defence_phase):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 1)
+    staff = make_user("staff", admin=True)
+    staff.team = Team(name="staff-team")
+    db.session.commit()
+    headers = api_token(staff)
+    assert [upload_api(client, headers).status_code for _ in range(3)] == [202, 202, 202]
