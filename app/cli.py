@@ -1,4 +1,4 @@
-"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep-submissions, export."""
+"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export."""
 
 from __future__ import annotations
 

@@ -259,7 +259,6 @@ def get_storage() -> Storage:
     return current_app.extensions["storage"]
 
 
-
 @contextmanager
 def scratch_dir(prefix: str) -> Iterator[Path]:
     """A fresh local folder under TEMPORARY_UPLOAD_FOLDER for the block, removed afterwards.

@@ -133,7 +133,7 @@ def score_attack(
         rows = np.flatnonzero(team_ids == team_id)
         rows = rows[np.argsort(capture_ids[rows], kind="stable")]
         _, true_cells = truths[team_id]  # sorted by capture id, the same ids as `rows`
-        scores[team_id] = _score(team_id, proba[rows], true_cells)
+        scores[team_id] = score_probabilities(team_id, proba[rows], true_cells)
     return AttackResult(checks=checks, scores=scores)
 
 
@@ -189,7 +189,7 @@ def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.nd
     return ids, cells
 
 
-def _score(team_id: int, proba: np.ndarray, true_cells: np.ndarray) -> AttackScore:
+def score_probabilities(team_id: int, proba: np.ndarray, true_cells: np.ndarray) -> AttackScore:
     """Score probabilities (captures × classes, class c in column c - 1) against true cells."""
     nb_captures, nb_classes = proba.shape
     true_index = true_cells - 1

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sklearn.ensemble import ExtraTreesClassifier
 
-from .attack import AttackScore, _score
+from .attack import AttackScore, score_probabilities
 from .confidence import ScoreIntervals, bootstrap_intervals
 
 NB_TREES = 200
@@ -479,7 +479,7 @@ def run_baseline(
     train_features = extract_features(train_rows)
     test_features = extract_features(test_rows)
     proba = _fit_predict(train_features, train_cells, test_features, nb_classes, seed, nb_trees)
-    score = _score(team_id, proba, true_cells)
+    score = score_probabilities(team_id, proba, true_cells)
     intervals = bootstrap_intervals(proba, true_cells, seed=seed) if with_intervals else None
     return BaselineResult(
         score=score,

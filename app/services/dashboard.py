@@ -6,14 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
 from app.models import Attack, Defence, Match, Submission, SubmissionKind, SubmissionStatus, Team, User
 from app.services import competition, leaderboard
 from app.services.teams import latest_attacks
-from app.storage import StorageError
+from app.storage import StorageError, get_storage
 
 PER_PAGE = 50
 MAX_SEARCH = 100  # characters of a search term kept
@@ -160,7 +159,7 @@ def open_submission_file(submission_id: int, which: str):
     if key is None:
         return None
     try:
-        handle = current_app.extensions["storage"].open(key)
+        handle = get_storage().open(key)
     except StorageError:
         return None
     return handle, f"submission-{submission.id}-{which}-{key.rsplit('/', 1)[-1]}"

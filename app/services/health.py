@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.extensions import db
+from app.storage import get_storage
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def _redis() -> None:
 
 
 def _storage() -> None:
-    current_app.extensions["storage"].check()
+    get_storage().check()
 
 
 CHECKS = {"database": _database, "redis": _redis, "storage": _storage}

@@ -1,7 +1,7 @@
 """submission run claim: run_id and task_id
 
 Revision ID: b7e1c0d4a9f2
-Revises: 5a33627dd083
+Revises: b7c1d2e3f4a5
 Create Date: 2026-11-29 02:10:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "b7e1c0d4a9f2"
-down_revision = "5a33627dd083"
+down_revision = "b7c1d2e3f4a5"
 branch_labels = None
 depends_on = None
 

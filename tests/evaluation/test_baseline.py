@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.evaluation.attack import _score
+from app.evaluation.attack import score_probabilities
 from app.evaluation.baseline import CaptureRows, extract_features, feature_names, run_baseline
 from app.evaluation.defence import DefenceSettings, evaluate_defence
 
@@ -128,7 +128,9 @@ def test_the_baseline_recognises_distinct_classes_and_is_seeded():
     again = run_baseline(train, test, verification, nb_classes=6, seed=7, nb_trees=30)
     np.testing.assert_array_equal(result.proba, again.proba)
     # The score is the students' scorer applied to the probabilities.
-    assert result.score == _score(0, result.proba, verification.sort_values("capture_id")["cell_id"].to_numpy())
+    assert result.score == score_probabilities(
+        0, result.proba, verification.sort_values("capture_id")["cell_id"].to_numpy()
+    )
 
 
 def test_row_order_and_label_order_do_not_change_the_result():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from app.evaluation.attack import _score, macro_ovr_auc
+from app.evaluation.attack import macro_ovr_auc, score_probabilities
 from app.evaluation.confidence import _macro_auc, _pairwise_wins, bootstrap_intervals
 
 
@@ -21,7 +21,7 @@ def test_estimates_are_the_scorer_s_scores_and_intervals_contain_them():
     rng = np.random.default_rng(0)
     proba, cells = noisy_attack(rng, 300, 100, 2.0)
     proba = np.round(proba, 1)  # ties, which both must break the same way
-    score = _score(0, proba, cells)
+    score = score_probabilities(0, proba, cells)
     intervals = bootstrap_intervals(proba, cells, seed=3)
     assert intervals.accuracy.estimate == pytest.approx(score.accuracy)
     assert intervals.top5_accuracy.estimate == pytest.approx(score.top5_accuracy)
