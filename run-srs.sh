@@ -38,8 +38,9 @@ export FLASK_APP=srs.py
 # --- production checks -----------------------------------------------------------------------------------
 if [ "$PRODUCTION" = 1 ]; then
   export SRS_CONFIG=production
-  if ! python -c 'import sys, config; sys.exit(config.Config.SECRET_KEY == config.DEFAULT_SECRET_KEY)'; then
-    echo "Refusing --production with the default SECRET_KEY: set SECRET_KEY (in the environment or .env)." >&2
+  # Several processes and hosts must share one key, so production never generates one: it must be set.
+  if ! python -c 'import sys, config; key = config.Config.SECRET_KEY; sys.exit(not key or key in config.PUBLIC_SECRET_KEYS)'; then
+    echo "Refusing --production with the default SECRET_KEY (unset or a public example): set SECRET_KEY (in the environment or .env)." >&2
     exit 1
   fi
 fi

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from app.models import Phase
+from app.models import Phase, SubmissionKind
 from app.routes.api.openapi import OPERATIONS, api_rules, build_spec, openapi_path
 from app.services import competition
 from tests import factories
@@ -81,6 +81,9 @@ def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
     hit(("api.list_submissions", "get"), "GET", "/api/v1/submissions?per_page=1000", headers=h_alice)
     hit(("api.get_submission", "get"), "GET", "/api/v1/submissions/999", headers=h_alice)
     hit(("api.get_leaderboard", "get"), "GET", "/api/v1/leaderboard?round=99", headers=h_alice)
+    export = ("api.get_export", "get")
+    hit(export, "GET", "/api/v1/admin/exports/matches", headers=h_alice)  # 403
+    hit(export, "GET", "/api/v1/admin/exports/nothing", headers=h_admin)  # 404
 
     sets = ("api.get_attack_sets", "get")
     hit(sets, "GET", "/api/v1/attack/sets", headers=h_alice)  # phase None: 409
@@ -101,6 +104,14 @@ def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
             upload(key, url, h_alice, data=b"x" * 5000)  # 413
         finally:
             app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+        quota = "DEFENCE_UPLOADS_PER_DAY" if kind == "api.post_defence" else "ATTACK_UPLOADS_PER_DAY"
+        kind_of = SubmissionKind.DEFENCE if kind == "api.post_defence" else SubmissionKind.ATTACK
+        factories.make_submission(alice.team, alice, kind=kind_of)
+        app.config[quota], saved = 1, app.config[quota]
+        try:
+            upload(key, url, h_alice)  # 429: the day's quota is used
+        finally:
+            app.config[quota] = saved
     return seen
 
 

@@ -81,6 +81,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "is_admin": b,
                 "team_id": {**i, **null},
                 "team_name": {**s, **null},
+                "team_join_code": {**s, **null, "description": "your team's join code (null without a team)"},
             }
         ),
         "Competition": obj(
@@ -117,6 +118,13 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "rows": {"type": "array", "items": obj(row, list(row)[:3])},
             }
         ),
+        "Export": obj(
+            {
+                "name": s,
+                "columns": {"type": "array", "items": s},
+                "rows": {"type": "array", "items": {"type": "object"}},
+            }
+        ),
         "OverallLeaderboard": obj(
             {
                 "aggregation": {"type": "string", "enum": ["sum", "mean", "best"]},
@@ -127,7 +135,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
     }
 
 
-UPLOAD_ERRORS = (400, 401, 403, 409, 413, 422)
+UPLOAD_ERRORS = (400, 401, 403, 409, 413, 422, 429)  # 429: the team used its daily quota (Retry-After)
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("api.create_token", "post"): Operation(
         "Get a token for your username and password (HTTP Basic)",
@@ -216,6 +224,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("api.get_overall_leaderboard", "get"): Operation(
         "All rounds combined (LEADERBOARD_AGGREGATION)", 200, "OverallLeaderboard", (401,), "leaderboard"
+    ),
+    ("api.get_export", "get"): Operation(
+        "A staff export as JSON: `leaderboard`, `submissions` or `matches` (admin token)",
+        200,
+        "Export",
+        (401, 403, 404),
+        "staff",
+        "The same tables as the dashboard's CSV downloads. Needs a bearer token, not a browser session.",
+        query={"round": ("integer", "one round only (default: all; the overall leaderboard)")},
     ),
     ("api.openapi_document", "get"): Operation("This document", 200, None, (), "meta", auth="none"),
     ("api.docs_page", "get"): Operation(
