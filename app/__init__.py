@@ -46,9 +46,9 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.routes import admin, api, attack, auth, defence, leaderboard, main, submissions, teams
+    from app.routes import admin, admin_schedule, api, attack, auth, defence, leaderboard, main, submissions, teams
 
-    for module in (auth, main, teams, admin, defence, attack, submissions, leaderboard):
+    for module in (auth, main, teams, admin, admin_schedule, defence, attack, submissions, leaderboard):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
@@ -84,8 +84,9 @@ def celery_init_app(app: Flask) -> Celery:
             "task_always_eager": app.config["CELERY_ALWAYS_EAGER"],
             "beat_schedule": {
                 "sweep-submissions": {"task": "srs.sweep_submissions", "schedule": 60.0},
+                "apply-schedule": {"task": "srs.apply_schedule", "schedule": app.config["SCHEDULE_POLL_SECONDS"]},
             },
-            "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack"],
+            "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack", "app.tasks.schedule"],
         }
     )
     celery_app.set_default()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from app.services import accounts, maintenance, submissions
+from app.services import accounts, audit, maintenance, submissions
 
 
 def init_app(app: Flask) -> None:
@@ -23,6 +23,7 @@ def create_admin(username: str, email: str, password: str) -> None:
         accounts.create_admin(username, email, password)
     except accounts.AccountError as exc:
         raise click.ClickException(exc.message) from exc
+    audit.record_now(audit.CLI, "create-admin", None, {"username": username, "email": email}, target=username)
     click.echo(f"Admin {username} created.")
 
 
@@ -40,6 +41,7 @@ def flush_matches(yes: bool) -> None:
     if not yes:
         click.confirm("Delete every round, match and attack?", abort=True)
     counts = maintenance.flush_matches()
+    audit.record_now(audit.CLI, "flush-matches", counts, {"matches": 0, "attacks": 0, "round": 0})
     click.echo(f"Deleted {counts['matches']} matches and {counts['attacks']} attacks; round is 0.")
 
 
@@ -50,6 +52,7 @@ def flush_db(yes: bool) -> None:
     if not yes:
         click.confirm("Delete ALL users, teams, submissions, matches and files?", abort=True)
     maintenance.flush_db()
+    audit.record_now(audit.CLI, "flush-db", None, {"flushed": True})  # the one entry left after the flush
     click.echo("Database flushed.")
 
 

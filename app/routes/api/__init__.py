@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from app.routes.api import auth, competition, leaderboard, rounds, uploads  # noqa: E402,F401  (routes register on bp)
+from app.routes.api import auth, competition, leaderboard, rounds, schedule, uploads  # noqa: E402,F401  (routes register on bp)
