@@ -21,9 +21,13 @@ class ScheduledActionForm(FlaskForm):
             SelectChoice("round", "Generate the next round"),
         ],
     )
-    phase = SelectField("Phase (for a phase change)", choices=[SelectChoice(p.value) for p in Phase])
+    phase = SelectField(
+        "Phase (for a phase change)", choices=[SelectChoice(p.value) for p in Phase], default=Phase.ATTACK.value
+    )
     registration = SelectField(
-        "Registration (for registration)", choices=[SelectChoice("closed", "Closed"), SelectChoice("open", "Open")]
+        "Registration (for registration)",
+        choices=[SelectChoice("closed", "Closed"), SelectChoice("open", "Open")],
+        default="closed",
     )
     due_at = DateTimeLocalField(
         "When (UTC)", format=DATETIME_FORMATS, validators=[DataRequired("Give a date and time in UTC.")]

@@ -64,8 +64,8 @@ def schedule_edit(action_id: int):
         abort(409, str(exc))
     form = ScheduledActionForm(
         action=row.action,
-        phase=row.value if row.action == "phase" else None,
-        registration=row.value if row.action == "registration" else None,
+        phase=row.value if row.action == "phase" else "Attack",
+        registration=row.value if row.action == "registration" else "closed",
         due_at=row.due_at,
     )
     if form.validate_on_submit():

@@ -143,6 +143,7 @@ def claim(action_id: int, at: datetime) -> bool:
 def apply_due() -> list[int]:
     """Apply every pending action whose time has come, oldest first, each exactly once; returns their ids."""
     now = clock.now()
+    competition.get_state()  # created (and committed) first on a fresh database, never mid-claim
     due = db.session.scalars(
         sa.select(ScheduledAction.id)
         .where(ScheduledAction.applied_at.is_(None), ScheduledAction.due_at <= now)
@@ -172,8 +173,10 @@ def _apply_one(action_id: int, now: datetime) -> bool:
         db.session.rollback()
         # Still exactly once: record the failure against a fresh claim rather than retrying every beat.
         if not claim(action_id, now):
-            db.session.rollback()
-            return False
+            row = db.session.get(ScheduledAction, action_id)
+            if row.applied_at != now or row.outcome is not None:  # another beat has it
+                db.session.rollback()
+                return False
         row = db.session.get(ScheduledAction, action_id)
         row.outcome = f"failed: {exc}"[:255]
         audit.record(
