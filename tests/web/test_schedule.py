@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import AuditEntry, Phase, ScheduledAction
 from app.services import audit, clock, competition, schedule
-from tests.factories import api_token
+from tests.factories import api_token, make_user
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 
@@ -266,3 +266,25 @@ def test_announcement_in_the_past_is_refused(client, auth, admin, frozen):
     response = client.post("/admin/announcements", data={"title": "Old", "body": "x", "expires_at": "2026-02-01T12:00"})
     assert response.status_code == 400
     assert "The expiry is in the past" in response.get_data(as_text=True)
+
+
+def test_a_defence_received_before_the_phase_closed_still_counts(app):
+    """Queued before the deadline, evaluated after it: the result stands."""
+    from app.models import Submission, SubmissionStatus
+    from app.services import defences
+    from tests.conftest import SAMPLE_DEFENCE
+
+    app.extensions["celery"].conf.task_always_eager = False  # the memory broker keeps the task: no one runs it
+    student = make_user("dora", team="do-ra")
+    competition.update_state(phase=Phase.DEFENCE, actor="tester")
+    with SAMPLE_DEFENCE.open("rb") as f:
+        response = app.test_client().post("/api/v1/defences", headers=api_token(student), data={"file": (f, "d.zip")})
+    assert response.status_code == 202
+    submission_id = response.get_json()["submission_id"]
+    assert db.session.get(Submission, submission_id).status is SubmissionStatus.QUEUED
+    schedule.add("phase", "Attack", clock.now(), actor="tester")
+    schedule.apply_due()
+    assert state().phase is Phase.ATTACK
+    defences.run_evaluation(submission_id)  # what the worker does when it picks the task up
+    db.session.expire_all()
+    assert db.session.get(Submission, submission_id).status is SubmissionStatus.SUCCEEDED
