@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import AuditEntry, Phase, ScheduledAction
-from app.services import audit, clock, competition, schedule
+from app.services import announcements, audit, clock, competition, schedule
 from tests.factories import api_token, make_user
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
@@ -288,3 +288,20 @@ def test_a_defence_received_before_the_phase_closed_still_counts(app):
     defences.run_evaluation(submission_id)  # what the worker does when it picks the task up
     db.session.expire_all()
     assert db.session.get(Submission, submission_id).status is SubmissionStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("path", ["/admin/schedule", "/admin/announcements"])
+def test_staff_forms_need_their_csrf_token(app, client, auth, admin, path):
+    auth.login("admin")
+    app.config["WTF_CSRF_ENABLED"] = True
+    data = {
+        "action": "phase",
+        "phase": "Attack",
+        "due_at": "2030-01-01T00:00",
+        "title": "t",
+        "body": "b",
+        "expires_at": "2030-01-01T00:00",
+    }
+    response = client.post(path, data=data)
+    assert response.status_code == 400
+    assert schedule.pending() == [] and announcements.recent() == []
