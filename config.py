@@ -114,6 +114,12 @@ class Config:
     )
     SWEEP_INTERVAL_SECONDS = _float("SWEEP_INTERVAL_SECONDS", 60)  # how often the scheduler runs the sweeper
     API_TOKEN_HOURS = _int("API_TOKEN_HOURS", 24)
+    # The beat checks the timeline this often; an action applied more than SCHEDULE_LATE_SECONDS after its
+    # time (the platform was down) is marked "applied late" in the audit log.
+    SCHEDULE_POLL_SECONDS = _float("SCHEDULE_POLL_SECONDS", 15)
+    SCHEDULE_LATE_SECONDS = _int("SCHEDULE_LATE_SECONDS", 60)
+    AUDIT_PER_PAGE = _int("AUDIT_PER_PAGE", 50)
+    ANNOUNCEMENT_MAIL_BATCH = _int("ANNOUNCEMENT_MAIL_BATCH", 50)
 
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT") or "10 per 5 minutes"
     LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS") or "300 per 5 minutes"

@@ -49,6 +49,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 def register_blueprints(app: Flask) -> None:
     from app.routes import (
         admin,
+        admin_schedule,
         api,
         attack,
         auth,
@@ -62,7 +63,20 @@ def register_blueprints(app: Flask) -> None:
         teams,
     )
 
-    for module in (auth, main, teams, admin, defence, attack, submissions, leaderboard, dashboard, password, health):
+    for module in (
+        auth,
+        main,
+        teams,
+        admin,
+        admin_schedule,
+        defence,
+        attack,
+        submissions,
+        leaderboard,
+        dashboard,
+        password,
+        health,
+    ):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # token-authenticated, no cookies: CSRF cannot ride on it
@@ -115,8 +129,9 @@ def celery_init_app(app: Flask) -> Celery:
                     "task": "srs.sweep_submissions",
                     "schedule": app.config["SWEEP_INTERVAL_SECONDS"],
                 },
+                "apply-schedule": {"task": "srs.apply_schedule", "schedule": app.config["SCHEDULE_POLL_SECONDS"]},
             },
-            "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack"],
+            "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack", "app.tasks.schedule"],
         }
     )
     celery_app.set_default()

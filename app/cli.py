@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from app.services import accounts, exports, lifecycle, maintenance
+from app.services import accounts, audit, exports, lifecycle, maintenance
 
 
 def init_app(app: Flask) -> None:
@@ -31,6 +31,7 @@ def create_admin(username: str, email: str, password: str) -> None:
         accounts.create_admin(username, email, password)
     except accounts.AccountError as exc:
         raise click.ClickException(exc.message) from exc
+    audit.record_now(audit.CLI, "create-admin", None, {"username": username, "email": email}, target=username)
     click.echo(f"Admin {username} created.")
 
 
@@ -61,6 +62,7 @@ def flush_matches(yes: bool) -> None:
     if not yes:
         click.confirm("Delete every round, match and attack?", abort=True)
     counts = maintenance.flush_matches()
+    audit.record_now(audit.CLI, "flush-matches", counts, {"matches": 0, "attacks": 0, "round": 0})
     click.echo(f"Deleted {counts['matches']} matches and {counts['attacks']} attacks; round is 0.")
 
 
@@ -71,6 +73,7 @@ def flush_db(yes: bool) -> None:
     if not yes:
         click.confirm("Delete ALL users, teams, submissions, matches and files?", abort=True)
     maintenance.flush_db()
+    audit.record_now(audit.CLI, "flush-db", None, {"flushed": True})  # the one entry left after the flush
     click.echo("Database flushed.")
 
 

@@ -237,3 +237,41 @@ class Attack(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     match: Mapped[Match] = relationship()
+
+
+class AuditEntry(db.Model):
+    """One staff action: who (a user, or `cli` / `scheduler`), when, what, and the values before and after."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    target: Mapped[str | None] = mapped_column(sa.String(255))
+    before: Mapped[Any | None] = mapped_column(sa.JSON)
+    after: Mapped[Any | None] = mapped_column(sa.JSON)
+    note: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class ScheduledAction(db.Model):
+    """A staff action planned for a time (UTC): applied once by the beat task, `applied_at` set when claimed."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    value: Mapped[str] = mapped_column(sa.String(32), default="")
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+    applied_at: Mapped[datetime | None] = mapped_column(index=True)
+    outcome: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class Announcement(db.Model):
+    """A message from the staff: a banner for logged-in users until it expires, and an e-mail to students."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(120))
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    author: Mapped[str] = mapped_column(sa.String(64))

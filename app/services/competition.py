@@ -7,6 +7,7 @@ from flask import g
 
 from app.extensions import db
 from app.models import CompetitionState, Phase
+from app.services import audit
 
 STATE_ID = 1
 
@@ -43,12 +44,16 @@ def parse_phase(value: str) -> Phase:
     raise ValueError(f"Unknown phase {value!r}: choose one of {choices}.")
 
 
-def update_state(*, phase: Phase | None = None, registration_open: bool | None = None) -> CompetitionState:
-    """Change the phase and/or registration and commit."""
+def update_state(
+    *, phase: Phase | None = None, registration_open: bool | None = None, actor=None, note: str | None = None
+) -> CompetitionState:
+    """Change the phase and/or registration, record it in the audit log (actor: default the request's user), commit."""
     state = get_state()
     if phase is not None:
+        audit.record(actor, "phase", {"phase": state.phase.value}, {"phase": phase.value}, note=note)
         state.phase = phase
     if registration_open is not None:
+        audit.record(actor, "registration", {"open": state.registration_open}, {"open": registration_open}, note=note)
         state.registration_open = registration_open
     db.session.commit()
     return state

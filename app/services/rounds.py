@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased, joinedload
 from app.evaluation.matches import draw_matches
 from app.extensions import db
 from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User
-from app.services import competition
+from app.services import audit, competition
 from app.services.leaderboard_cache import clear_leaderboard
 
 
@@ -52,7 +52,7 @@ def plan_next_round(matches_per_team: int) -> RoundPlan:
     return RoundPlan(competition.get_state().current_round + 1, players, left_out, k)
 
 
-def generate_round(number: int, matches_per_team: int) -> list[Match]:
+def generate_round(number: int, matches_per_team: int, actor=None, note: str | None = None) -> list[Match]:
     """Generate round `number` (must be the current round + 1) and commit it; RoundConflict otherwise."""
     state = competition.get_state()
     if number != state.current_round + 1:
@@ -75,6 +75,7 @@ def generate_round(number: int, matches_per_team: int) -> list[Match]:
     db.session.flush()  # the round row first: matches reference it
     matches = [Match(round=number, attacker_team_id=a, defender_team_id=d, defence_id=pinned[d]) for a, d in pairs]
     db.session.add_all(matches)
+    audit.record(actor, "round", {"round": state.current_round}, {"round": number, "matches": len(matches)}, note=note)
     state.current_round = number
     try:
         db.session.commit()

@@ -14,7 +14,7 @@ from app.evaluation.archive import inspect_upload
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Submission, SubmissionKind, SubmissionStatus, User
-from app.services import competition, lifecycle, quotas
+from app.services import competition, lifecycle, quotas, schedule
 from app.storage import get_storage, scratch_dir
 
 
@@ -57,11 +57,13 @@ def check_phase(kind: SubmissionKind) -> None:
     allowed = phase.allows_defence if kind is SubmissionKind.DEFENCE else phase.allows_attack
     if not allowed:
         opens = "Defence or Both" if kind is SubmissionKind.DEFENCE else "Attack or Both"
+        closed_at = schedule.last_closed_at(kind)
         raise UploadRefused(
             409,
             "phase_closed",
-            f"{kind.value.capitalize()} uploads are closed: the competition is in phase {phase.value} "
-            f"(they open in phase {opens}).",
+            f"{kind.value.capitalize()} uploads are closed"
+            + (f" since {schedule.fmt(closed_at)}" if closed_at else "")
+            + f": the competition is in phase {phase.value} (they open in phase {opens}).",
         )
 
 

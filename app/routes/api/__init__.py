@@ -11,6 +11,7 @@ from app.routes.api import (  # noqa: E402,F401  (routes register on bp)
     leaderboard,
     openapi,
     rounds,
+    schedule,
     submission_list,
     uploads,
 )
