@@ -91,7 +91,7 @@ def sweep_submissions() -> None:
 def export(name: str, number: int | None, output: str | None) -> None:
     """Export the leaderboard (grading sheet), submissions or matches as CSV."""
     try:
-        table = exports.export(name, number)
+        table = exports.export(name, number, actor=audit.CLI)
     except exports.ExportError as exc:
         raise click.ClickException(exc.message) from exc
     if output is None:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from app.extensions import login
@@ -26,6 +37,8 @@ def staff_only():
 @bp.app_context_processor
 def timeline_banner():
     """The next scheduled change and the active announcements, for every page's header."""
+    if not has_request_context():  # e-mails rendered in a worker: no page header, no user
+        return {}
     shown = announcements.active() if current_user.is_authenticated else []
     return {"next_change": schedule.next_change(), "announcements": shown, "describe": schedule.describe}
 

@@ -6,12 +6,12 @@ import hashlib
 import logging
 
 import sqlalchemy as sa
-from flask import current_app, render_template, url_for
+from flask import current_app, render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.extensions import db
 from app.models import ApiToken, User
-from app.services import mail
+from app.services import audit, mail
 
 log = logging.getLogger(__name__)
 SALT = "srs-password-reset"
@@ -60,12 +60,13 @@ def send_reset_link(user: User, requested_by: User | None = None) -> None:
     token = make_token(user)
     minutes = current_app.config["PASSWORD_RESET_MINUTES"]
     # Links must point at the public site, whichever process (or proxy) builds them.
-    with current_app.test_request_context(base_url=current_app.config["SITE_URL"]):
-        link = url_for("password.reset", token=token, _external=True)
-        context = {"user": user, "link": link, "minutes": minutes, "by_staff": requested_by is not None}
-        text = render_template("password/email_reset.txt", **context)
-        html = render_template("password/email_reset.html", **context)
+    link = mail.site_url("password.reset", token=token)
+    context = {"user": user, "link": link, "minutes": minutes, "by_staff": requested_by is not None}
+    text = render_template("password/email_reset.txt", **context)
+    html = render_template("password/email_reset.html", **context)
     mail.queue_mail("[SRS] Reset your password", [user.email], text, html)
+    if requested_by is not None:
+        audit.record_now(requested_by, "password-reset-link", None, {"sent_to": user.username}, target=user.username)
 
 
 def request_reset(email: str) -> None:
