@@ -100,10 +100,12 @@ def _rescore_upload(submission: Submission, attacks: list[Attack]) -> list[Resco
     lines = {a.match.defender_team_id: RescoreLine(a) for a in attacks}
     storage, config = get_storage(), current_app.config
     try:
+        if not submission.file_key:
+            raise StorageError("its upload is no longer stored")
         with ExitStack() as paths:
             upload = paths.enter_context(storage.local_path(submission.file_key))
             verification = {
-                team_id: paths.enter_context(storage.local_path(line.attack.match.defence.verification_key))
+                team_id: paths.enter_context(storage.local_path(_verification_key(line.attack)))
                 for team_id, line in lines.items()
             }
             upload_sha256 = provenance.file_sha256(upload)
@@ -127,6 +129,11 @@ def _rescore_upload(submission: Submission, attacks: list[Attack]) -> list[Resco
     return list(lines.values())
 
 
+def _verification_key(attack: Attack) -> str:
+    """The verification set the score was computed with: the recorded one, else the match's pinned defence's."""
+    return (attack.provenance or {}).get("verification_key") or attack.match.defence.verification_key
+
+
 def _provenance_notes(attack: Attack, upload_sha256: str, verification_path) -> list[str]:
     """How the files and settings now differ from those the stored score records having used."""
     recorded = attack.provenance
@@ -140,7 +147,10 @@ def _provenance_notes(attack: Attack, upload_sha256: str, verification_path) -> 
         "scorer_version": SCORER_VERSION,
         "nb_classes": current_app.config["NB_CLASSES"],
     }
+    if recorded.get("verification_key") not in (None, defence.verification_key):
+        now["verification_key"] = defence.verification_key
     words = {
+        "verification_key": "the match's pinned defence now has another verification set (the recorded one was used)",
         "upload_sha256": "the stored upload changed",
         "verification_sha256": "the verification set changed",
         "split_seed": "the pinned defence's split seed changed",

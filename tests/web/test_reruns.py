@@ -340,6 +340,11 @@ def stored_sets(defence: Defence) -> dict[str, bytes]:
     return {key: storage.open(key).read() for key in (defence.train_key, defence.test_key, defence.verification_key)}
 
 
+def csv_of(key: str) -> bytes:
+    with get_storage().local_path(key) as path, zipfile.ZipFile(path) as archive:
+        return b"".join(archive.read(name) for name in archive.namelist())
+
+
 def test_rerun_of_a_pinned_defence_leaves_the_round_its_files(app, client, auth, admin, alice, tmp_path):
     submission = upload_defence(alice, tmp_path)
     assert submission.status is SubmissionStatus.SUCCEEDED, submission.error
@@ -369,6 +374,7 @@ def test_rerun_of_an_unpinned_defence_updates_its_row_and_drops_the_old_files(cl
     submission = upload_defence(alice, tmp_path)
     first = defence_of(submission.id)
     old_keys, old_id, seed = [first.train_key, first.test_key, first.verification_key], first.id, first.seed
+    old_sets = [csv_of(key) for key in old_keys]
     auth.login("admin")
     client.post(f"/admin/submissions/{submission.id}/rerun")
     worker_runs(defences, submission.id)
@@ -376,6 +382,8 @@ def test_rerun_of_an_unpinned_defence_updates_its_row_and_drops_the_old_files(cl
     assert updated.id == old_id and updated.seed == seed  # the same row, split with the same seed
     assert updated.verification_key != old_keys[2]
     assert not any(get_storage().exists(key) for key in old_keys)
+    # The same seed splits the same way: a round generated while the re-run ran still gets the same sets.
+    assert [csv_of(key) for key in (updated.train_key, updated.test_key, updated.verification_key)] == old_sets
     assert all(get_storage().exists(key) for key in (updated.train_key, updated.test_key, updated.verification_key))
 
 
