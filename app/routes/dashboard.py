@@ -10,7 +10,7 @@ from app.extensions import db
 from app.forms import ConfirmForm, RerunFailedForm, RescoreForm
 from app.models import Submission, User
 from app.routes.access import staff_required
-from app.services import competition, dashboard, exports, password_reset, reruns, rescore
+from app.services import competition, dashboard, exports, password_reset, provenance, reruns, rescore
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 
@@ -55,6 +55,7 @@ def submission(submission_id: int):
         submission=found,
         files=dashboard.submission_files(found),
         runs=reruns.history(found.id),
+        scores=provenance.scores_of(found.id),
         rerun_form=ConfirmForm(),
     )
 

@@ -6,8 +6,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
 from app.evaluation.attack import SCORER_VERSION
-from app.models import Defence
+from app.extensions import db
+from app.models import Attack, Defence, Match
 
 CHUNK = 1 << 20
 
@@ -32,3 +36,15 @@ def attack_provenance(upload_sha256: str, verification_path: Path, defence: Defe
         "nb_classes": nb_classes,
         "scorer_version": SCORER_VERSION,
     }
+
+
+def scores_of(submission_id: int) -> list[Attack]:
+    """The scores an attack submission holds now, with their matches' defenders, by match."""
+    return list(
+        db.session.scalars(
+            sa.select(Attack)
+            .where(Attack.submission_id == submission_id)
+            .options(joinedload(Attack.match).joinedload(Match.defender))
+            .order_by(Attack.match_id)
+        )
+    )

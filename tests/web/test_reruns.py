@@ -176,6 +176,17 @@ def test_each_score_records_what_it_was_computed_from(app, scored_round):
     assert attack.provenance["defence_id"] == defence.id
 
 
+def test_the_dashboard_shows_what_a_score_was_computed_from(client, auth, admin, scored_round):
+    submission = scored_round["submission"]
+    (attack,) = attacks_of(submission.id)
+    auth.login("admin")
+    body = client.get(f"/admin/submissions/{submission.id}").get_data(as_text=True)
+    (row,) = [text_of(r) for r in re.findall(r'<tr class="provenance-row">.*?</tr>', body, re.S)]
+    assert row.startswith("cha-di (round 1)") and f"{attack.accuracy:.6f}" in row
+    assert submission.sha256 in row and attack.provenance["verification_sha256"] in row
+    assert "424242" in row and f"version {SCORER_VERSION}" in row
+
+
 # Re-run ---------------------------------------------------------------------------------------------------------
 
 
@@ -435,6 +446,15 @@ def test_rescore_names_a_changed_verification_set(client, auth, admin, scored_ro
     auth.login("admin")
     (row,) = rescore_rows(client.post("/admin/rescore/", data={"round": "1"}))
     assert "differs" in row and "the verification set changed" in row
+
+
+def test_rescore_says_when_a_score_has_no_provenance(client, auth, admin, scored_round):
+    (attack,) = attacks_of(scored_round["submission"].id)
+    attack.provenance = None
+    db.session.commit()
+    auth.login("admin")
+    (row,) = rescore_rows(client.post("/admin/rescore/", data={"round": "1"}))
+    assert " same " in f" {row} " and "no provenance: scored before it was recorded" in row
 
 
 def test_rescore_of_an_unknown_round_is_refused(client, auth, admin, scored_round):
