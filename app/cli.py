@@ -1,11 +1,12 @@
-"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export."""
+"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export,
+rerun, rescore."""
 
 from __future__ import annotations
 
 import click
 from flask import Flask
 
-from app.services import accounts, audit, exports, lifecycle, maintenance
+from app.services import accounts, audit, exports, lifecycle, maintenance, reruns, rescore
 
 
 def init_app(app: Flask) -> None:
@@ -17,6 +18,8 @@ def init_app(app: Flask) -> None:
         flush_db,
         sweep_submissions,
         export,
+        rerun,
+        rescore_command,
     ):
         app.cli.add_command(command)
 
@@ -100,3 +103,67 @@ def export(name: str, number: int | None, output: str | None) -> None:
     with open(output, "w", newline="", encoding="utf-8") as out:
         out.write(table.as_csv())
     click.echo(f"{len(table.rows)} rows written to {output}.", err=True)
+
+
+CLI_USER = "cli"  # who staff actions from a shell are recorded as
+
+
+@click.command("rerun")
+@click.argument("ids", nargs=-1, type=int)
+@click.option(
+    "--failed-since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+    help="Also re-run every submission that failed at or after this UTC date (YYYY-MM-DD[ HH:MM]).",
+)
+def rerun(ids: tuple[int, ...], failed_since) -> None:
+    """Evaluate submissions IDS again (their earlier results stay in their history)."""
+    if not ids and failed_since is None:
+        raise click.UsageError("Name submission ids, or --failed-since DATE, or both.")
+    refused = 0
+    for submission_id in ids:
+        try:
+            reruns.rerun_submission(submission_id, CLI_USER)
+            click.echo(f"Submission #{submission_id} queued again.")
+        except reruns.RerunRefused as exc:
+            refused += 1
+            click.echo(exc.message, err=True)
+    if failed_since is not None:
+        done = reruns.rerun_failed_since(failed_since, CLI_USER)
+        click.echo(f"{len(done.rerun)} submissions that failed since {failed_since:%Y-%m-%d %H:%M} UTC queued again.")
+        for submission, reason in done.skipped:
+            refused += 1
+            click.echo(f"Skipped #{submission.id}: {reason}", err=True)
+    if refused:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("rescore")
+@click.option("--round", "number", type=int, help="One round (default: every generated round).")
+def rescore_command(number: int | None) -> None:
+    """Recompute every attack score from the stored files and list the differences (exit 1 if any)."""
+    numbers = [number] if number is not None else rescore.rounds()
+    differences = 0
+    for n in numbers:
+        try:
+            report = rescore.rescore_round(n, actor=audit.CLI)
+        except rescore.RescoreError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"Round {n}: {len(report.lines)} scores recomputed, {len(report.differences)} differ.")
+        for line in report.lines:
+            if line.same and not line.notes:
+                continue
+            match = line.attack.match
+            stored = f"stored accuracy {line.attack.accuracy:.6f}, ROC-AUC {line.attack.roc_auc:.6f}"
+            if line.recomputed is None:
+                now = line.problem
+            else:
+                now = f"recomputed {line.recomputed.accuracy:.6f}, {line.recomputed.roc_auc:.6f}"
+            verdict = "same" if line.same else "DIFFERS"
+            notes = "".join(f"; {note}" for note in line.notes)
+            click.echo(
+                f"  {verdict}: {match.attacker.name} -> {match.defender.name} (attack {line.attack.id}, "
+                f"submission #{line.attack.submission_id}): {stored}; {now}{notes}"
+            )
+        differences += len(report.differences)
+    if differences:
+        raise click.exceptions.Exit(1)

@@ -66,3 +66,17 @@ class ConfirmForm(FlaskForm):
     """An empty form: just the CSRF token, for buttons that change state."""
 
     submit = SubmitField("Confirm")
+
+
+class RerunFailedForm(FlaskForm):
+    """Staff: re-run every submission that failed at or after a UTC date."""
+
+    since = StringField("Failed since (UTC)", validators=[DataRequired(), Length(max=32)])
+    submit = SubmitField("Re-run failed submissions")
+
+
+class RescoreForm(FlaskForm):
+    """Staff: recompute a round's attack scores."""
+
+    round = SelectField("Round", coerce=int, validate_choice=True)
+    submit = SubmitField("Rescore")

@@ -234,6 +234,8 @@ class Attack(db.Model):
     accuracy: Mapped[float]
     top5_accuracy: Mapped[float]
     roc_auc: Mapped[float]
+    # What the score was computed from: upload_sha256, verification_sha256, split_seed, scorer_version, ...
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     match: Mapped[Match] = relationship()
@@ -275,3 +277,28 @@ class Announcement(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     author: Mapped[str] = mapped_column(sa.String(64))
+
+
+class SubmissionRun(db.Model):
+    """A finished run of a submission's evaluation, kept when staff re-run it (run 1 is the first evaluation)."""
+
+    __table_args__ = (sa.UniqueConstraint("submission_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submission.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    status: Mapped[SubmissionStatus] = mapped_column(
+        sa.Enum(SubmissionStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_id: Mapped[str | None] = mapped_column(sa.String(32))
+    task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # Who asked for the run that replaced this one, and when: a username, or "cli".
+    rerun_by: Mapped[str] = mapped_column(sa.String(64))
+    rerun_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    submission: Mapped[Submission] = relationship()

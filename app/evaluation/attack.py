@@ -27,6 +27,9 @@ from .checks import MAX_EXAMPLES, MAX_EXTRA_HEADER_FIELDS, all_passed, check_col
 from .errors import CheckResult, ValidationError
 
 TOP_K = 5
+# Recorded with every score: change it whenever a change here could change a score, so rescoring can tell
+# "the stored files changed" apart from "the scorer changed".
+SCORER_VERSION = "1"
 
 # A value only counts as empty when the cell is empty: "nan" must reach the finiteness check as NaN
 # and "NA" the type check as text, instead of both silently becoming "missing".
@@ -241,6 +244,7 @@ def macro_ovr_auc(proba: np.ndarray, true_cells: np.ndarray) -> float:
 
 __all__ = [
     "MAX_EXAMPLES",
+    "SCORER_VERSION",
     "SUM_TOLERANCE",
     "TOP_K",
     "AttackResult",

@@ -1,4 +1,5 @@
-"""The staff dashboard under /admin/: teams, submissions, stored files, CSV exports, password resets."""
+"""The staff dashboard under /admin/: teams, submissions, stored files, re-runs, rescoring, CSV exports, password
+resets."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from app.extensions import db
-from app.forms import ConfirmForm
+from app.forms import ConfirmForm, RerunFailedForm, RescoreForm
 from app.models import Submission, User
 from app.routes.access import staff_required
-from app.services import dashboard, exports, password_reset
+from app.services import competition, dashboard, exports, password_reset, provenance, reruns, rescore
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 
@@ -40,6 +41,7 @@ def submissions():
         filters=filters,
         kinds=dashboard.KINDS,
         statuses=dashboard.STATUSES,
+        rerun_form=RerunFailedForm(),
     )
 
 
@@ -48,7 +50,71 @@ def submissions():
 def submission(submission_id: int):
     """One submission with its checks, timings, attempts, error and stored files."""
     found = db.get_or_404(Submission, submission_id, description="There is no such submission.")
-    return render_template("dashboard/submission.html", submission=found, files=dashboard.submission_files(found))
+    return render_template(
+        "dashboard/submission.html",
+        submission=found,
+        files=dashboard.submission_files(found),
+        runs=reruns.history(found.id),
+        scores=provenance.scores_of(found.id),
+        rerun_form=ConfirmForm(),
+    )
+
+
+@bp.post("/submissions/<int:submission_id>/rerun")
+@staff_required
+def rerun(submission_id: int):
+    """Evaluate one submission again; its earlier run goes to its history."""
+    db.get_or_404(Submission, submission_id, description="There is no such submission.")
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "The form expired or lacks its security token: reload the page and try again.")
+    try:
+        reruns.rerun_submission(submission_id, current_user.username)
+    except reruns.RerunRefused as exc:
+        abort(exc.status, exc.message)
+    flash(f"Submission #{submission_id} is queued again; its earlier result is kept in its history.", "success")
+    return redirect(url_for("dashboard.submission", submission_id=submission_id))
+
+
+@bp.post("/submissions/rerun-failed")
+@staff_required
+def rerun_failed():
+    """Evaluate again every submission that failed at or after a date."""
+    form = RerunFailedForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400, "The form expired or lacks its security token: reload the page and try again.")
+        abort(400, "Give the date as YYYY-MM-DD, optionally followed by a time HH:MM (UTC).")
+    try:
+        since = reruns.parse_since(form.since.data)
+    except reruns.RerunRefused as exc:
+        abort(exc.status, exc.message)
+    done = reruns.rerun_failed_since(since, current_user.username)
+    message = f"{len(done.rerun)} submissions that failed since {since:%Y-%m-%d %H:%M} UTC are queued again."
+    if done.skipped:
+        message += " Skipped: " + "; ".join(f"#{s.id}: {reason}" for s, reason in done.skipped)
+    flash(message, "success" if not done.skipped else "error")
+    return redirect(url_for("dashboard.submissions", status="queued"))
+
+
+@bp.route("/rescore/", methods=["GET", "POST"])
+@staff_required
+def rescore_page():
+    """Recompute a round's attack scores from the stored files and show the differences."""
+    form = RescoreForm()
+    form.round.choices = [(n, f"Round {n}") for n in rescore.rounds()]
+    if request.method == "GET":
+        form.round.data = competition.get_state().current_round
+    report = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            if "csrf_token" in form.errors:
+                abort(400, "The form expired or lacks its security token: reload the page and try again.")
+            abort(400, "Choose a round that was generated.")
+        try:
+            report = rescore.rescore_round(form.round.data)
+        except rescore.RescoreError as exc:
+            abort(exc.status, exc.message)
+    return render_template("dashboard/rescore.html", form=form, report=report)
 
 
 @bp.route("/submissions/<int:submission_id>/files/<which>")

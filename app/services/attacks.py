@@ -15,7 +15,7 @@ from app.evaluation.attack import score_attack
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Attack, Match, Submission, SubmissionKind, User
-from app.services import competition, lifecycle, uploads
+from app.services import competition, lifecycle, provenance, uploads
 from app.storage import get_storage, scratch_dir
 
 
@@ -103,13 +103,22 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
             team_id: paths.enter_context(storage.local_path(m.defence.verification_key))
             for team_id, m in matches.items()
         }
+        upload = paths.enter_context(storage.local_path(submission.file_key))
+        nb_classes = current_app.config["NB_CLASSES"]
         run.progress("scoring")
         result = score_attack(
-            paths.enter_context(storage.local_path(submission.file_key)),
+            upload,
             verification,
-            nb_classes=current_app.config["NB_CLASSES"],
+            nb_classes=nb_classes,
             max_uncompressed_bytes=current_app.config["MAX_UNCOMPRESSED_BYTES"],
         )
+        upload_sha256 = provenance.file_sha256(upload)  # of the bytes scored, not only of those received
+        sources = {
+            team_id: provenance.attack_provenance(
+                upload_sha256, verification[team_id], matches[team_id].defence, nb_classes
+            )
+            for team_id in result.scores
+        }
     attacks = [
         Attack(
             match_id=matches[team_id].id,
@@ -117,6 +126,7 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
             accuracy=score.accuracy,
             top5_accuracy=score.top5_accuracy,
             roc_auc=score.roc_auc,
+            provenance=sources[team_id],
         )
         for team_id, score in result.scores.items()
     ]

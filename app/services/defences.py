@@ -11,7 +11,7 @@ from flask import current_app
 from app.evaluation.defence import DefenceSettings, evaluate_defence
 from app.extensions import db
 from app.models import Defence, Submission
-from app.services import lifecycle
+from app.services import lifecycle, reruns
 from app.storage import get_storage
 
 
@@ -46,7 +46,8 @@ def run_evaluation(submission_id: int, delivery: lifecycle.Delivery = lifecycle.
 def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
     """Check, measure and split the upload; store the three sets under the run's keys; the Defence to record."""
     submission, storage = run.submission, get_storage()
-    seed = secrets.randbits(62)
+    seed = reruns.previous_seed(submission.id)  # a re-run splits as the first run did
+    seed = secrets.randbits(62) if seed is None else seed
     with storage.local_path(submission.file_key) as upload:
         result = evaluate_defence(
             upload,
@@ -78,4 +79,4 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
         train_size=storage.size(keys["train"]),
         test_size=storage.size(keys["test"]),
     )
-    return result.to_dict(), [defence]
+    return reruns.keep_or_replace(run, result.to_dict(), defence)

@@ -55,6 +55,7 @@ class Run:
     run_id: str
     work: Path | None = None
     stored: list[str] = field(default_factory=list)
+    obsolete: list[str] = field(default_factory=list)  # keys deleted once this run committed (files it replaced)
     outcome: SubmissionStatus | None = None  # None: another run or the sweeper took the submission away
 
     def key(self, name: str) -> str:
@@ -226,6 +227,8 @@ def run(submission_id: int, evaluate: Evaluate, delivery: Delivery = Delivery())
         log.info("submission %s: run %s lost its claim; its outputs were removed", submission_id, current.run_id)
         return
     if current.outcome is SubmissionStatus.SUCCEEDED:
+        for key in current.obsolete:
+            get_storage().delete(key)
         leaderboard_cache.clear_leaderboard()
     db.session.expire_all()
     notify(db.session.get(Submission, submission_id))
