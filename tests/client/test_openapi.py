@@ -81,6 +81,8 @@ def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
     hit(("api.list_submissions", "get"), "GET", "/api/v1/submissions?per_page=1000", headers=h_alice)
     hit(("api.get_submission", "get"), "GET", "/api/v1/submissions/999", headers=h_alice)
     hit(("api.get_leaderboard", "get"), "GET", "/api/v1/leaderboard?round=99", headers=h_alice)
+    hit(("api.get_export", "get"), "GET", "/api/v1/admin/exports/matches", headers=h_alice)  # 403
+    hit(("api.get_export", "get"), "GET", "/api/v1/admin/exports/nothing", headers=h_admin)  # 404
 
     sets = ("api.get_attack_sets", "get")
     hit(sets, "GET", "/api/v1/attack/sets", headers=h_alice)  # phase None: 409
