@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -15,7 +15,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from srs_client import __version__, config
-from srs_client.api import Api, ApiError, ClientError, unpack_sets
+from srs_client.errors import ApiError, ClientError
+
+if TYPE_CHECKING:
+    from srs_client.api import Api
 
 POLL_SECONDS = 1.0
 out = Console(highlight=False, soft_wrap=True)
@@ -54,11 +57,18 @@ def emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+def connect(url: str, token: str | None = None) -> Api:
+    """An Api client; srs_client.api is imported on first use, so offline commands never load requests."""
+    from srs_client.api import Api
+
+    return Api(url, token)
+
+
 def api(require_token: bool = True) -> Api:
     creds = config.load()
     if require_token and not creds.token:
         raise ClientError("You are not logged in: run `srs login` (or set SRS_TOKEN).")
-    return Api(creds.url, creds.token)
+    return connect(creds.url, creds.token)
 
 
 def progress_bar(description: str, quiet: bool) -> Progress:
@@ -87,7 +97,7 @@ def cli() -> None:
 def login(url: str | None, username: str, password: str, as_json: bool) -> None:
     """Exchange your username and password for a token, saved in your config folder (mode 600)."""
     url = (url or config.load().url).rstrip("/")
-    answer = Api(url).login(username, password)
+    answer = connect(url).login(username, password)
     path = config.save(url, answer["token"], answer.get("expires_at"))
     if as_json:
         emit({"url": url, "username": username, "expires_at": answer.get("expires_at"), "saved_to": str(path)})
@@ -105,7 +115,7 @@ def logout(as_json: bool) -> None:
     revoked = False
     if creds.token:
         try:
-            Api(creds.url, creds.token).json("DELETE", "/tokens")
+            connect(creds.url, creds.token).json("DELETE", "/tokens")
             revoked = True
         except ApiError as exc:
             if exc.status != 401:  # an expired token is as good as revoked
@@ -310,6 +320,8 @@ def attack_download(round_: int | None, output: Path, as_json: bool) -> None:
         with progress_bar("Downloading the sets", as_json) as bar:
             task = bar.add_task("download", total=None)
             client.download("/attack/sets", archive, lambda got, total: bar.update(task, completed=got, total=total))
+        from srs_client.api import unpack_sets
+
         files = unpack_sets(archive, output)
     finally:
         archive.unlink(missing_ok=True)

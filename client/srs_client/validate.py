@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from srs_client.api import ClientError
+from srs_client.errors import ClientError
 
 TEST_SET = re.compile(r"^team_(\d+)_test\.csv\.zip$")
 
@@ -156,7 +156,7 @@ def validate_defence(
     reference: Any | None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the worker's evaluation of a defence (evaluate_defence) on file, writing the sets to a scratch folder.
+    """Run the worker's evaluation of a defence (evaluate_defence) on file; the sets are split, not written.
 
     Returns {"passed", "message" (the worker's error message, None when passed), "checks", and when passed
     "utility", "utility_score", "overheads" (None without a reference), "nb_rows", "nb_captures"}.
@@ -165,7 +165,14 @@ def validate_defence(
     with tempfile.TemporaryDirectory(prefix="srs-validate-") as tmp:
         try:
             result = defence.evaluate_defence(
-                Path(file), Path(tmp), team_id=0, settings=settings, seed=0, progress=progress, reference=reference
+                Path(file),
+                Path(tmp),
+                team_id=0,
+                settings=settings,
+                seed=0,
+                progress=progress,
+                reference=reference,
+                write_sets=False,
             )
         except errors.ValidationError as exc:
             return {"passed": False, "message": exc.message, "checks": _failed_checks(exc)}

@@ -131,3 +131,19 @@ def test_settings_from_the_server_are_the_ones_checked(app, tmp_path):
         online = srs("validate", "defence", str(upload), "--no-reference", "--settings", "--json")
     assert offline.exit_code == 1 and "cells" in json.loads(offline.stdout)["message"]
     assert online.exit_code == 0 and json.loads(online.stdout)["utility_score"] > 0
+
+
+def test_validation_splits_without_writing_and_agrees_with_the_written_evaluation(tmp_path):
+    """`srs validate` skips writing the sets (the slow half of the worker's evaluation), and only that."""
+    upload = corpus.DEFENCES[0].build(tmp_path)
+    settings = DefenceSettings(**{k.lower(): v for k, v in corpus.SMALL.items()})
+    written, bare = tmp_path / "written", tmp_path / "bare"
+    written.mkdir(), bare.mkdir()
+    full = evaluate_defence(upload, written, team_id=1, settings=settings, seed=2)
+    stages = []
+    quick = evaluate_defence(
+        upload, bare, team_id=1, settings=settings, seed=2, write_sets=False, progress=stages.append
+    )
+    assert list(bare.iterdir()) == [] and quick.train_path is None and len(list(written.iterdir())) == 3
+    assert stages == ["reading", "checking", "measuring", "splitting"]
+    assert quick.to_dict() == full.to_dict()
