@@ -106,19 +106,17 @@ def test_the_validator_agrees_with_the_worker_on_every_defence(app, client, stud
         mismatches += differences(case.name, worker, json.loads(run.stdout))
         accepted |= {case.name} if worker["passed"] else set()
     assert not mismatches, "\n".join(mismatches)
-    assert {"valid", "sample"} <= accepted and "more rows than MAX_ROWS" not in accepted
+    # Both outcomes occur (the small valid file passes too while the worker has no reference to check it by).
+    assert "sample" in accepted and "more rows than MAX_ROWS" not in accepted
 
 
 def test_the_validator_agrees_with_the_worker_on_every_attack(app, client, student, tmp_path):
     alice, headers, srs = student
-    app.config.update(corpus.SMALL)
-    # Two targets with real sets, made by the worker from the evaluation tests' valid defence.
+    # Two targets with real sets, made by the worker from the sample (plausible against any reference it uses).
     targets = []
     for name in ("cha-di", "eu-fra"):
         defender = factories.make_user(f"{name}-member", team=name)
-        (tmp_path / name).mkdir()
-        upload = corpus.DEFENCES[0].build(tmp_path / name)
-        assert worker_verdict(app, client, factories.api_token(defender), "defence", upload)["passed"]
+        assert worker_verdict(app, client, factories.api_token(defender), "defence", SAMPLE_DEFENCE)["passed"]
         targets.append(defender.team)
     factories.make_round(1, [(alice.team, target) for target in targets])
     sets = tmp_path / "sets"
@@ -130,7 +128,7 @@ def test_the_validator_agrees_with_the_worker_on_every_attack(app, client, stude
     for name, build in corpus.ATTACKS:
         folder = tmp_path / name.replace(" ", "-")
         folder.mkdir()
-        path = build(folder, captures, corpus.SMALL["NB_CLASSES"])
+        path = build(folder, captures, app.config["NB_CLASSES"])
         worker = worker_verdict(app, client, headers, "attack", path)
         run = srs("validate", "attack", str(path), "--sets", str(sets), "--settings", "--json")
         assert run.exit_code == (0 if worker["passed"] else 1), (name, run.output)
