@@ -176,6 +176,8 @@ def validate_defence(
             )
         except errors.ValidationError as exc:
             return {"passed": False, "message": exc.message, "checks": _failed_checks(exc)}
+        except ValueError as exc:  # plausibility and overheads need cells in common with the reference
+            raise ClientError(f"The defence cannot be measured against this reference: {exc}.") from exc
     summary = result.to_dict()
     return {
         "passed": True,

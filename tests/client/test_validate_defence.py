@@ -105,6 +105,10 @@ def test_an_unusable_reference_or_server_is_a_sentence_not_a_traceback(srs, tmp_
     assert run.exit_code == 1 and "You are not logged in" in said(run)
     run = Srs(srs.home, token="t")("validate", "defence", str(SAMPLE_DEFENCE), "--settings")
     assert run.exit_code == 1 and "Could not reach the SRS server" in said(run)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({**json.loads(BUNDLED.read_text())["medians"], "cell_id": list(range(101, 201))}))
+    run = srs("validate", "defence", str(SAMPLE_DEFENCE), "--reference", str(elsewhere))
+    assert run.exit_code == 1 and "have no cell in common" in said(run)
     both = srs("validate", "defence", str(SAMPLE_DEFENCE), "--no-reference", "--reference", str(broken))
     assert both.exit_code == 2 and "not both" in said(both)
 
