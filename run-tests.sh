@@ -5,6 +5,14 @@ cd "$(dirname "$0")"
 # shellcheck source=scripts/venv.sh
 . scripts/venv.sh
 ensure_venv requirements-test.txt
+# requirements-test.txt installs the `srs` client (./client), which ships a copy of app/evaluation: reinstall it
+# whenever either changed since, so the installed `srs` (and tests/client/test_packaging.py) see the current code.
+client_stamp=venv/.installed-client
+if [ ! -f "$client_stamp" ] || [ -n "$(find client app/evaluation -newer "$client_stamp" -print -quit)" ]; then
+  echo "Installing the srs client (./client) into ./venv ..."
+  venv/bin/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall ./client
+  touch "$client_stamp"
+fi
 export PATH="$PWD/venv/bin:$PATH"
 export CELERY_BROKER_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 ./run-redis.sh

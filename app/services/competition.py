@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import sqlalchemy as sa
 from flask import g
 
 from app.extensions import db
 from app.models import CompetitionState, Phase
 from app.services import audit
+from app.services.defences import defence_settings
 
 STATE_ID = 1
 
@@ -66,4 +69,13 @@ def state_as_dict(state: CompetitionState, config: dict) -> dict:
         "registration_open": state.registration_open,
         "nb_classes": config["NB_CLASSES"],
         "nb_traces_to_classify": config["NB_TRACES_TO_CLASSIFY"],
+        # Everything a defence is checked against, so that `srs validate defence --settings` runs the same checks.
+        "defence_settings": defence_settings_as_dict(config),
     }
+
+
+def defence_settings_as_dict(config: dict) -> dict:
+    """The worker's DefenceSettings as JSON (field names as keys, columns as a list)."""
+    settings = dataclasses.asdict(defence_settings(config))
+    settings["columns"] = list(settings["columns"])
+    return settings

@@ -10,20 +10,12 @@ from typing import Any
 import requests
 from requests_toolbelt.multipart.encoder import MultipartEncoder, MultipartEncoderMonitor
 
+from srs_client.errors import ApiError, ClientError
+
+__all__ = ["Api", "ApiError", "ClientError", "unpack_sets"]
+
 TIMEOUT = 30  # seconds to connect and between bytes; uploads stream, so big files are fine
 CHUNK = 1 << 16
-
-
-class ClientError(Exception):
-    """A failure to show the user as one sentence (exit code 1)."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.status, self.code = message, status, code
-
-
-class ApiError(ClientError):
-    """The server answered with an error: its status, short code and message."""
 
 
 class Api:

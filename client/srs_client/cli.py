@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -15,7 +15,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from srs_client import __version__, config
-from srs_client.api import Api, ApiError, ClientError, unpack_sets
+from srs_client.errors import ApiError, ClientError
+
+if TYPE_CHECKING:
+    from srs_client.api import Api
 
 POLL_SECONDS = 1.0
 out = Console(highlight=False, soft_wrap=True)
@@ -54,11 +57,18 @@ def emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+def connect(url: str, token: str | None = None) -> Api:
+    """An Api client; srs_client.api is imported on first use, so offline commands never load requests."""
+    from srs_client.api import Api
+
+    return Api(url, token)
+
+
 def api(require_token: bool = True) -> Api:
     creds = config.load()
     if require_token and not creds.token:
         raise ClientError("You are not logged in: run `srs login` (or set SRS_TOKEN).")
-    return Api(creds.url, creds.token)
+    return connect(creds.url, creds.token)
 
 
 def progress_bar(description: str, quiet: bool) -> Progress:
@@ -87,7 +97,7 @@ def cli() -> None:
 def login(url: str | None, username: str, password: str, as_json: bool) -> None:
     """Exchange your username and password for a token, saved in your config folder (mode 600)."""
     url = (url or config.load().url).rstrip("/")
-    answer = Api(url).login(username, password)
+    answer = connect(url).login(username, password)
     path = config.save(url, answer["token"], answer.get("expires_at"))
     if as_json:
         emit({"url": url, "username": username, "expires_at": answer.get("expires_at"), "saved_to": str(path)})
@@ -105,7 +115,7 @@ def logout(as_json: bool) -> None:
     revoked = False
     if creds.token:
         try:
-            Api(creds.url, creds.token).json("DELETE", "/tokens")
+            connect(creds.url, creds.token).json("DELETE", "/tokens")
             revoked = True
         except ApiError as exc:
             if exc.status != 401:  # an expired token is as good as revoked
@@ -219,7 +229,11 @@ def show_submission(s: dict) -> None:
     out.print(f"Submission #{s['id']} ({s['kind']}, round {s.get('round')}): [bold {colour}]{s['status']}[/]")
     if s.get("error"):
         out.print(s["error"])
-    results = s.get("results") or {}
+    show_results(s.get("results") or {})
+
+
+def show_results(results: dict) -> None:
+    """Print every check, the utility and the scores of a submission's (or a validation's) results."""
     if results.get("checks"):
         table = Table("check", "", "message", title="Checks")
         for c in results["checks"]:
@@ -306,6 +320,8 @@ def attack_download(round_: int | None, output: Path, as_json: bool) -> None:
         with progress_bar("Downloading the sets", as_json) as bar:
             task = bar.add_task("download", total=None)
             client.download("/attack/sets", archive, lambda got, total: bar.update(task, completed=got, total=total))
+        from srs_client.api import unpack_sets
+
         files = unpack_sets(archive, output)
     finally:
         archive.unlink(missing_ok=True)
@@ -377,6 +393,78 @@ def validate() -> None:
     """Run the platform's own checks on a file, offline, before uploading it."""
 
 
+SETTINGS_HELP = "Read the competition settings from the server (you must be logged in); default: the package's."
+
+
+def _server_settings() -> dict:
+    """GET /competition: the settings the worker checks uploads against."""
+    return api().json("GET", "/competition")
+
+
+@validate.command("defence")
+@click.argument("file", type=UPLOAD_FILE)
+@click.option("--settings", "online", is_flag=True, help=SETTINGS_HELP)
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Undefended traces to measure overheads against: a zip in the defence format, or per-cell medians as "
+    "JSON. Default: the bundled sample, the platform's default reference.",
+)
+@click.option("--no-reference", is_flag=True, help="Skip plausibility and overheads (a worker without a reference).")
+@json_option
+def validate_defence(file: Path, online: bool, reference: Path | None, no_reference: bool, as_json: bool) -> None:
+    """Run the worker's checks, plausibility, overheads and utility on a defence file, offline."""
+    from srs_client import validate as v
+
+    if reference and no_reference:
+        raise click.UsageError("Give --reference FILE or --no-reference, not both.")
+    settings = v.defence_settings(_server_settings().get("defence_settings") if online else None)
+    medians, described = (
+        (None, "no reference")
+        if no_reference
+        else (v.load_reference(reference, settings) if reference else v.bundled_reference())
+    )
+    if as_json:
+        report = v.validate_defence(file, settings, medians)
+    else:
+        with err.status("Validating: reading", spinner="dots") as spinner:
+            report = v.validate_defence(file, settings, medians, lambda stage: spinner.update(f"Validating: {stage}"))
+    report["reference"] = described
+    if as_json:
+        emit(report)
+    else:
+        _show_validation("defence", report)
+        if report["passed"]:
+            _show_overheads(report.get("overheads"), described)
+        out.print("Ready to upload." if report["passed"] else "Fix the failed checks before uploading.")
+    if not report["passed"]:
+        sys.exit(1)
+
+
+def _show_validation(kind: str, report: dict) -> None:
+    verdict = "[bold green]passed[/]" if report["passed"] else "[bold red]failed[/]"
+    out.print(f"Validation of the {kind} file: {verdict}")
+    if report.get("message"):
+        out.print(report["message"])
+    show_results({k: report.get(k) for k in ("checks", "utility", "utility_score")})
+
+
+def _show_overheads(overheads: dict | None, described: str) -> None:
+    if overheads is None:
+        out.print(f"No overheads measured ({described}).")
+        return
+    table = Table("overhead", "median over cells", title=f"Overheads against the {described}")
+    for key, label in (
+        ("bandwidth_in", "bandwidth in"),
+        ("bandwidth_out", "bandwidth out"),
+        ("bandwidth_total", "bandwidth total"),
+        ("time", "time"),
+    ):
+        value = overheads.get(key)
+        table.add_row(label, "-" if value is None else f"{value:+.1f} %")
+    out.print(table)
+
+
 @validate.command("attack")
 @click.argument("file", type=UPLOAD_FILE)
 @click.option(
@@ -386,28 +474,26 @@ def validate() -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder holding the team_ID_test.csv.zip files (from `srs attack download`).",
 )
-@click.option("--nb-classes", default=100, show_default=True, help="Number of classes (grid cells).")
-@click.option("--max-mb", default=640, show_default=True, help="Largest decompressed CSV accepted, in MB.")
+@click.option("--settings", "online", is_flag=True, help=SETTINGS_HELP)
+@click.option("--nb-classes", type=int, help="Number of classes (grid cells); default 100, or the server's.")
+@click.option("--max-mb", type=int, help="Largest decompressed CSV accepted, in MB; default 640, or the server's.")
 @json_option
-def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_mb: int, as_json: bool) -> None:
+def validate_attack(
+    file: Path, sets_dir: Path, online: bool, nb_classes: int | None, max_mb: int | None, as_json: bool
+) -> None:
     """Check an attack file against the test sets in --sets: columns, types, targets, capture ids, probabilities."""
     from srs_client.validate import validate_attack as run
 
-    passed, checks = run(file, sets_dir, nb_classes, max_mb * 1024 * 1024)
+    server = _server_settings().get("defence_settings", {}) if online else {}
+    nb_classes = nb_classes or server.get("nb_classes", 100)
+    max_bytes = max_mb * 1024 * 1024 if max_mb else server.get("max_uncompressed_bytes", 640 * 1024 * 1024)
+    report = run(file, sets_dir, nb_classes, max_bytes)
     if as_json:
-        emit({"passed": passed, "checks": checks})
+        emit(report)
     else:
-        show_submission(
-            {
-                "id": "-",
-                "kind": "attack",
-                "round": "-",
-                "status": "succeeded" if passed else "failed",
-                "results": {"checks": checks},
-            }
-        )
-        out.print("Ready to upload." if passed else "Fix the failed checks before uploading.")
-    if not passed:
+        _show_validation("attack", report)
+        out.print("Ready to upload." if report["passed"] else "Fix the failed checks before uploading.")
+    if not report["passed"]:
         sys.exit(1)
 
 

@@ -1,15 +1,21 @@
-"""Offline checks of an attack file with the server's own evaluation code (shipped as srs_client.evaluation)."""
+"""Offline checks of defence and attack files with the server's own evaluation code (shipped as
+srs_client.evaluation): the same functions the worker calls, so the same checks and the same messages."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-from srs_client.api import ClientError
+from srs_client.errors import ClientError
 
 TEST_SET = re.compile(r"^team_(\d+)_test\.csv\.zip$")
 
@@ -63,12 +69,12 @@ def _capture_ids(path: Path) -> list[int]:
     return sorted(set(table.column("capture_id").to_pylist()))
 
 
-def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_uncompressed_bytes: int) -> tuple[bool, list]:
+def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_uncompressed_bytes: int) -> dict[str, Any]:
     """Run the worker's attack checks on file against the captures of the test sets in sets_dir.
 
     The worker checks against the hidden verification sets, which hold the same capture ids as the public test
     sets; the labels are unknown here, so the scores computed on the way are meaningless and dropped.
-    Returns (passed, checks as dicts).
+    Returns {"passed", "message" (the worker's error message, None when passed), "checks" (as dicts)}.
     """
     attack = evaluation_module("attack")
     errors = evaluation_module("errors")
@@ -86,8 +92,95 @@ def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_uncompresse
                 Path(file), stand_ins, nb_classes=nb_classes, max_uncompressed_bytes=max_uncompressed_bytes
             )
         except errors.ValidationError as exc:
-            checks = [c.to_dict() for c in exc.checks] or [
-                {"name": "file", "passed": False, "message": exc.message, "count": 1, "examples": []}
-            ]
-            return False, checks
-    return True, [c.to_dict() for c in result.checks]
+            return {"passed": False, "message": exc.message, "checks": _failed_checks(exc)}
+    return {"passed": True, "message": None, "checks": [c.to_dict() for c in result.checks]}
+
+
+def _failed_checks(exc: Exception) -> list[dict]:
+    """A ValidationError's checks, or one `file` check with its message when it has none (not a zip, ...)."""
+    return [c.to_dict() for c in exc.checks] or [
+        {"name": "file", "passed": False, "message": exc.message, "count": 1, "examples": []}
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- defences
+
+BUNDLED_REFERENCE = "reference.json"
+
+
+def defence_settings(server: dict[str, Any] | None = None) -> Any:
+    """DefenceSettings from the server's `defence_settings` (GET /api/v1/competition); the defaults without.
+
+    Fields the server does not send keep the package's defaults; fields this client does not know are ignored.
+    """
+    defence = evaluation_module("defence")
+    values = dict(server or {})
+    known = {f.name for f in dataclasses.fields(defence.DefenceSettings)}
+    values = {name: value for name, value in values.items() if name in known}
+    if "columns" in values:
+        values["columns"] = tuple(values["columns"])
+    try:
+        return defence.DefenceSettings(**values)
+    except (TypeError, ValueError) as exc:
+        raise ClientError(f"The server's defence settings are not usable by this srs ({exc}): upgrade srs.") from exc
+
+
+def bundled_reference() -> tuple[Any, str]:
+    """The per-cell medians shipped with srs (the sample's, as the platform computes them) and a description."""
+    document = json.loads(resources.files("srs_client").joinpath(BUNDLED_REFERENCE).read_text(encoding="utf-8"))
+    medians = evaluation_module("defence").CellMedians.from_dict(document["medians"])
+    return medians, f"bundled reference ({document['source']}, sha256 {document['sha256'][:12]})"
+
+
+def load_reference(path: Path, settings: Any) -> tuple[Any, str]:
+    """Per-cell medians from a JSON file (CellMedians.to_dict(), or a bundled-style document holding it under
+    "medians") or computed from a zip of undefended traces in the defence upload format."""
+    defence, errors = evaluation_module("defence"), evaluation_module("errors")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return defence.CellMedians.from_dict(data.get("medians", data)), f"reference medians from {path}"
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise ClientError(
+                f"{path} is not a reference: give per-cell medians as JSON or a zip of undefended traces ({exc})."
+            ) from exc
+    try:
+        return defence.compute_reference(path, settings), f"reference computed from {path}"
+    except errors.ValidationError as exc:
+        raise ClientError(f"{path} cannot serve as the reference: {exc.message}") from exc
+
+
+def validate_defence(
+    file: Path,
+    settings: Any,
+    reference: Any | None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the worker's evaluation of a defence (evaluate_defence) on file; the sets are split, not written.
+
+    Returns {"passed", "message" (the worker's error message, None when passed), "checks", and when passed
+    "utility", "utility_score", "overheads" (None without a reference), "nb_rows", "nb_captures"}.
+    """
+    defence, errors = evaluation_module("defence"), evaluation_module("errors")
+    with tempfile.TemporaryDirectory(prefix="srs-validate-") as tmp:
+        try:
+            result = defence.evaluate_defence(
+                Path(file),
+                Path(tmp),
+                team_id=0,
+                settings=settings,
+                seed=0,
+                progress=progress,
+                reference=reference,
+                write_sets=False,
+            )
+        except errors.ValidationError as exc:
+            return {"passed": False, "message": exc.message, "checks": _failed_checks(exc)}
+        except ValueError as exc:  # plausibility and overheads need cells in common with the reference
+            raise ClientError(f"The defence cannot be measured against this reference: {exc}.") from exc
+    summary = result.to_dict()
+    return {
+        "passed": True,
+        "message": None,
+        **{key: summary[key] for key in ("checks", "utility", "utility_score", "overheads", "nb_rows", "nb_captures")},
+    }

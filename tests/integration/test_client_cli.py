@@ -1,5 +1,5 @@
 """`srs` (client/) end to end against a live server and worker: login, status, uploads with --wait, download,
-validate, leaderboard, submissions, and every error path.
+validate (defence and attack, with the server's settings), leaderboard, submissions, and every error path.
 
 It lives here, not in tests/client/, to share this folder's session-wide live stack: a second stack would start
 a second worker on the same task queue.
@@ -146,10 +146,21 @@ def test_a_round_from_the_terminal(srs, stack, tmp_path):
     failed = srs("defence", "upload", str(broken), "--wait")
     assert failed.exit_code == 1, failed.output
     assert "failed" in failed.stdout and "FAILED" in failed.stdout and "columns" in failed.stdout.lower()
+    # the validator, with the server's settings, had said the same before the upload
+    worker = json.loads(srs("submissions", "--json").stdout)["items"][0]
+    checked = srs("validate", "defence", str(broken), "--settings", "--json")
+    assert checked.exit_code == 1
+    report = json.loads(checked.stdout)
+    assert (report["message"], report["checks"]) == (worker["error"], worker["results"]["checks"])
 
+    validated = srs("validate", "defence", str(SAMPLE_DEFENCE), "--settings")
+    assert validated.exit_code == 0, validated.output
+    assert "Ready to upload." in validated.stdout and validated.stdout.count("+0.0 %") == 4
     accepted = srs("defence", "upload", str(SAMPLE_DEFENCE), "--wait")
     assert accepted.exit_code == 0, accepted.output
     assert "succeeded" in accepted.stdout and "Utility score" in accepted.stdout
+    utility = json.loads(srs("validate", "defence", str(SAMPLE_DEFENCE), "--settings", "--json").stdout)
+    assert f"Utility score: {utility['utility_score']:.4f}" in accepted.stdout
     srs.login("carol")
     carol_defence = json.loads(srs("defence", "upload", str(SAMPLE_DEFENCE), "--wait", "--json").stdout)
     assert carol_defence["status"] == "succeeded" and carol_defence["results"]["utility_score"] > 0
@@ -176,7 +187,7 @@ def test_a_round_from_the_terminal(srs, stack, tmp_path):
     captures = pd.read_csv(sets / f"team_{target}_test.csv.zip")["capture_id"].unique()
     good = tmp_path / "uniform.csv.zip"
     good.write_bytes(uniform_attack_csv(target, captures))
-    assert srs("validate", "attack", str(good), "--sets", str(sets)).exit_code == 0
+    assert srs("validate", "attack", str(good), "--sets", str(sets), "--settings").exit_code == 0
     incomplete = tmp_path / "incomplete.csv.zip"
     incomplete.write_bytes(uniform_attack_csv(target, captures[1:]))
     invalid = srs("validate", "attack", str(incomplete), "--sets", str(sets), "--json")

@@ -118,7 +118,9 @@ def test_get_competition(client, app, alice):
         "registration_open": True,
         "nb_classes": app.config["NB_CLASSES"],
         "nb_traces_to_classify": app.config["NB_TRACES_TO_CLASSIFY"],
+        "defence_settings": competition.defence_settings_as_dict(app.config),
     }
+    assert response.get_json()["defence_settings"]["max_rows"] == app.config["MAX_ROWS"]
 
 
 def test_admin_puts_competition_state(client, admin, alice):

@@ -27,9 +27,9 @@ class DefenceResult:
     nb_rows: int
     nb_captures: int
     seed: int
-    train_path: Path
-    test_path: Path
-    verification_path: Path
+    train_path: Path | None  # the paths are None when evaluated with write_sets=False
+    test_path: Path | None
+    verification_path: Path | None
     nb_train_captures: int
     nb_test_captures: int
     overheads: Overheads | None = None  # None when evaluated without a reference
@@ -59,11 +59,13 @@ def evaluate_defence(
     seed: int,
     progress: Callable[[str], None] | None = None,
     reference: CellMedians | None = None,
+    write_sets: bool = True,
 ) -> DefenceResult:
     """Read, check, measure, split and write a defence; raise ValidationError with every check on failure.
 
     With a `reference` (per-cell medians of undefended traffic, see compute_reference), the `plausibility`
     check runs before the utility and the result carries the overheads against it; without one, neither.
+    With write_sets=False (`srs validate`), the sets are split but not written: nothing lands in out_dir.
     """
     report = progress or (lambda stage: None)
     report("reading")
@@ -94,8 +96,10 @@ def evaluate_defence(
     checks.append(passed("utility", f"Utility score {score:.3f}."))
     report("splitting")
     split = split_defence(captures, settings, seed)
-    report("writing")
-    train_path, test_path, verification_path = write_defence_sets(traces, captures, split, Path(out_dir), team_id)
+    train_path = test_path = verification_path = None
+    if write_sets:
+        report("writing")
+        train_path, test_path, verification_path = write_defence_sets(traces, captures, split, Path(out_dir), team_id)
     return DefenceResult(
         checks=checks,
         utility=utility,

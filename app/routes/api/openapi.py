@@ -91,8 +91,33 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "registration_open": b,
                 "nb_classes": i,
                 "nb_traces_to_classify": i,
+                "defence_settings": {"$ref": "#/components/schemas/DefenceSettings"},
             }
         ),
+        "DefenceSettings": {
+            **obj(
+                {
+                    "nb_classes": {**i, "description": "grid cells (classes): cell_id runs from 1 to this"},
+                    "mean_nb_rep_per_class": {**i, "description": "captures per cell must be within mean ± deviation"},
+                    "deviation_nb_rep_per_class": i,
+                    "rows_per_capture": {**i, "description": "a capture needs more rows than this"},
+                    "nb_traces_to_classify": {**i, "description": "captures in each defence's test set"},
+                    "columns": {"type": "array", "items": s, "description": "columns of a defence CSV (any order)"},
+                    "max_uncompressed_bytes": {**i, "description": "most bytes the CSV may decompress to"},
+                    "max_rows": {**i, "description": "most rows (packets) a defence may hold"},
+                    "plausible_min_bytes_ratio": {
+                        **n,
+                        "description": "plausibility: least share of the reference's median bytes per cell",
+                    },
+                    "plausible_min_time_ratio": {
+                        **n,
+                        "description": "plausibility: least share of the reference's median duration per cell",
+                    },
+                    "min_packet_bytes": {**i, "description": "plausibility: at most 1 % of packets may be smaller"},
+                }
+            ),
+            "description": "What the worker checks a defence against (`srs validate defence --settings` reads it).",
+        },
         "CompetitionChange": obj(
             {"phase": {"type": "string", "enum": ["Defence", "Attack", "Both", "None"]}, "registration_open": b}, []
         ),
