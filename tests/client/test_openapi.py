@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 
 from app.models import Phase, SubmissionKind
 from app.routes.api.openapi import OPERATIONS, api_rules, build_spec, openapi_path
-from app.services import competition
+from app.services import competition, schedule
 from tests import factories
 
 
@@ -81,6 +82,15 @@ def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
     hit(("api.list_submissions", "get"), "GET", "/api/v1/submissions?per_page=1000", headers=h_alice)
     hit(("api.get_submission", "get"), "GET", "/api/v1/submissions/999", headers=h_alice)
     hit(("api.get_leaderboard", "get"), "GET", "/api/v1/leaderboard?round=99", headers=h_alice)
+    plan = {"action": "phase", "value": "Attack", "due_at": "2030-01-01T00:00:00Z"}
+    hit(("api.get_schedule", "get"), "GET", "/api/v1/schedule", headers=h_alice)  # 403
+    hit(("api.post_schedule", "post"), "POST", "/api/v1/schedule", headers=h_alice, json=plan)  # 403
+    hit(("api.post_schedule", "post"), "POST", "/api/v1/schedule", headers=h_admin, json={})  # 400
+    hit(("api.delete_schedule", "delete"), "DELETE", "/api/v1/schedule/1", headers=h_alice)  # 403
+    hit(("api.delete_schedule", "delete"), "DELETE", "/api/v1/schedule/999", headers=h_admin)  # 404
+    applied = schedule.add("phase", "None", datetime(2020, 1, 1))
+    schedule.apply_due()
+    hit(("api.delete_schedule", "delete"), "DELETE", f"/api/v1/schedule/{applied.id}", headers=h_admin)  # 409
     export = ("api.get_export", "get")
     hit(export, "GET", "/api/v1/admin/exports/matches", headers=h_alice)  # 403
     hit(export, "GET", "/api/v1/admin/exports/nothing", headers=h_admin)  # 404

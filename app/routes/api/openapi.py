@@ -143,6 +143,32 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "rows": {"type": "array", "items": obj(row, list(row)[:3])},
             }
         ),
+        "ScheduledAction": obj(
+            {
+                "id": i,
+                "action": {"type": "string", "enum": ["phase", "registration", "round"]},
+                "value": s,
+                "label": s,
+                "due_at": {**s, "format": "date-time"},
+                "created_by": s,
+                "applied_at": {**s, "format": "date-time", **null},
+                "outcome": {**s, **null},
+            }
+        ),
+        "Schedule": obj(
+            {
+                "pending": {"type": "array", "items": {"$ref": "#/components/schemas/ScheduledAction"}},
+                "applied": {"type": "array", "items": {"$ref": "#/components/schemas/ScheduledAction"}},
+            }
+        ),
+        "ScheduleRequest": obj(
+            {
+                "action": {"type": "string", "enum": ["phase", "registration", "round"]},
+                "value": {**s, "description": "a phase name, `open`/`closed`, or nothing for the next round"},
+                "due_at": {**s, "format": "date-time", "description": "when (UTC unless an offset is given)"},
+            },
+            ["action", "due_at"],
+        ),
         "Export": obj(
             {
                 "name": s,
@@ -249,6 +275,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("api.get_overall_leaderboard", "get"): Operation(
         "All rounds combined (LEADERBOARD_AGGREGATION)", 200, "OverallLeaderboard", (401,), "leaderboard"
+    ),
+    ("api.get_schedule", "get"): Operation(
+        "The timeline: pending actions (soonest first) and applied ones (staff)", 200, "Schedule", (401, 403), "staff"
+    ),
+    ("api.post_schedule", "post"): Operation(
+        "Plan a phase change, registration change or round generation at a time (staff)",
+        201,
+        "ScheduledAction",
+        (400, 401, 403),
+        "staff",
+        "The scheduler applies it within a minute of its time, exactly once (late, with a note, after downtime).",
+        body="ScheduleRequest",
+    ),
+    ("api.delete_schedule", "delete"): Operation(
+        "Remove a pending action (staff)", 204, None, (401, 403, 404, 409), "staff", "409 once it was applied."
     ),
     ("api.get_export", "get"): Operation(
         "A staff export as JSON: `leaderboard`, `submissions` or `matches` (admin token)",
