@@ -1,11 +1,14 @@
-"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export."""
+"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export,
+set-reference."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 from flask import Flask
 
-from app.services import accounts, exports, lifecycle, maintenance
+from app.services import accounts, exports, lifecycle, maintenance, references
 
 
 def init_app(app: Flask) -> None:
@@ -17,6 +20,7 @@ def init_app(app: Flask) -> None:
         flush_db,
         sweep_submissions,
         export,
+        set_reference,
     ):
         app.cli.add_command(command)
 
@@ -97,3 +101,17 @@ def export(name: str, number: int | None, output: str | None) -> None:
     with open(output, "w", newline="", encoding="utf-8") as out:
         out.write(table.as_csv())
     click.echo(f"{len(table.rows)} rows written to {output}.", err=True)
+
+
+@click.command("set-reference")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def set_reference(path: str) -> None:
+    """Make PATH (a zip of undefended traffic, defence format) the reference defences are measured against."""
+    try:
+        row = references.set_reference(Path(path), source=Path(path).name, by="flask set-reference")
+    except references.ReferenceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"Reference #{row.id} ({row.source}: {row.nb_cells} cells, {row.nb_captures} captures, sha256 "
+        f"{row.sha256[:12]}) is now current; defences evaluated from now on are measured against it."
+    )
