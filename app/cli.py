@@ -1,5 +1,5 @@
 """Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export,
-set-reference."""
+set-reference, rewrite-sets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask import Flask
 
-from app.services import accounts, exports, lifecycle, maintenance, references
+from app.services import accounts, exports, lifecycle, maintenance, references, set_layout
 
 
 def init_app(app: Flask) -> None:
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
         sweep_submissions,
         export,
         set_reference,
+        rewrite_sets,
     ):
         app.cli.add_command(command)
 
@@ -115,3 +116,10 @@ def set_reference(path: str) -> None:
         f"Reference #{row.id} ({row.source}: {row.nb_cells} cells, {row.nb_captures} captures, sha256 "
         f"{row.sha256[:12]}) is now current; defences evaluated from now on are measured against it."
     )
+
+
+@click.command("rewrite-sets")
+def rewrite_sets() -> None:
+    """Rewrite stored sets from before the layout rule: test captures by capture_id, train rows by cell and rep."""
+    counts = set_layout.rewrite_sets()
+    click.echo(f"{counts['rewritten']} sets rewritten, {counts['unchanged']} already in order.")

@@ -267,3 +267,63 @@ def test_leaderboard_plots_the_bandwidth_overhead_on_request(client, auth, alice
     assert "al-bo +" not in body
     assert "bandwidth overhead against privacy leakage" in overhead.get_data(as_text=True)
     assert client.get("/leaderboard/?round=1&x=bogus").status_code == 400
+
+
+def _stored_set(key: str, frame: pd.DataFrame, tmp_path: Path) -> None:
+    from app.storage import get_storage
+
+    get_storage().save(key, _write(tmp_path / key.replace("/", "_"), zipped(frame, key.rsplit("/", 1)[-1][:-4])))
+
+
+def _read_set(key: str) -> pd.DataFrame:
+    from app.storage import get_storage
+
+    with get_storage().open(key) as handle:
+        return pd.read_csv(handle, compression="zip")
+
+
+def test_rewrite_sets_puts_old_sets_in_the_layout_scripts_read_right(app, runner, tmp_path):
+    from app.storage import get_storage
+
+    defence = make_defence(make_team("al-bo"))
+    defence.train_key, defence.test_key = "defences/1/r/team_1_train.csv.zip", "defences/1/r/team_1_test.csv.zip"
+    db.session.commit()
+    # As written before the layout rule: captures in random order, each capture's rows in time order.
+    test = pd.DataFrame(
+        {
+            "capture_id": [907, 907, 15, 15, 15, 400],
+            "direction_size": [100, -1500, 60, -700, 80, 90],
+            "timestamp": [0.0, 0.5, 0.0, 0.25, 0.75, 0.0],
+        }
+    )
+    train = pd.DataFrame(
+        {
+            "cell_id": [2, 2, 1, 1, 1, 2],
+            "rep": [0, 0, 1, 1, 0, 1],
+            "direction_size": [10, 20, 30, 40, 50, 60],
+            "timestamp": [0.0, 1.0, 0.0, 1.0, 0.0, 0.0],
+        }
+    )
+    _stored_set(defence.test_key, test, tmp_path)
+    _stored_set(defence.train_key, train, tmp_path)
+    _stored_set("attack_sets/round_1/team_9_sets.zip", test, tmp_path)
+
+    result = runner.invoke(args=["rewrite-sets"])
+    assert result.exit_code == 0, result.output
+    assert "2 sets rewritten, 0 already in order" in result.output
+    rewritten = _read_set(defence.test_key)
+    assert rewritten["capture_id"].tolist() == [15, 15, 15, 400, 907, 907]
+    assert rewritten["direction_size"].tolist() == [60, -700, 80, 90, 100, -1500]  # time order kept
+    assert _read_set(defence.train_key)[["cell_id", "rep", "direction_size"]].values.tolist() == [
+        [1, 0, 50],
+        [1, 1, 30],
+        [1, 1, 40],
+        [2, 0, 10],
+        [2, 0, 20],
+        [2, 1, 60],
+    ]
+    assert not get_storage().exists("attack_sets/round_1/team_9_sets.zip")  # rebuilt on the next download
+    db.session.expire_all()
+    assert db.session.get(Defence, defence.id).test_size == get_storage().size(defence.test_key)
+    again = runner.invoke(args=["rewrite-sets"])
+    assert "0 sets rewritten, 2 already in order" in again.output
