@@ -99,6 +99,9 @@ class Config:
     PLAUSIBLE_MIN_BYTES_RATIO = _float("PLAUSIBLE_MIN_BYTES_RATIO", 0.5)
     PLAUSIBLE_MIN_TIME_RATIO = _float("PLAUSIBLE_MIN_TIME_RATIO", 0.5)
     MIN_PACKET_BYTES = _int("MIN_PACKET_BYTES", 20)
+    # Undefended traffic in the defence format that overheads and plausibility are measured against; read once,
+    # the first time a worker needs a reference (staff replace it with `flask set-reference` or /admin/reference).
+    REFERENCE_TRACES = _path("REFERENCE_TRACES", "attack_defence_test_scripts/test_defence.csv.zip")
     LEADERBOARD_CACHE_TIME = _float("LEADERBOARD_CACHE_TIME", 5)
     LEADERBOARD_AGGREGATION = os.environ.get("LEADERBOARD_AGGREGATION") or "sum"
     DEFENCE_COLUMNS = _columns("DEFENCE_COLUMNS", "cell_id,rep,direction_size,timestamp")

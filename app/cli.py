@@ -1,12 +1,14 @@
 """Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export,
-rerun, rescore."""
+rerun, rescore, set-reference, rewrite-sets."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 from flask import Flask
 
-from app.services import accounts, audit, exports, lifecycle, maintenance, reruns, rescore
+from app.services import accounts, audit, exports, lifecycle, maintenance, references, reruns, rescore, set_layout
 
 
 def init_app(app: Flask) -> None:
@@ -20,6 +22,8 @@ def init_app(app: Flask) -> None:
         export,
         rerun,
         rescore_command,
+        set_reference,
+        rewrite_sets,
     ):
         app.cli.add_command(command)
 
@@ -167,3 +171,24 @@ def rescore_command(number: int | None) -> None:
         differences += len(report.differences)
     if differences:
         raise click.exceptions.Exit(1)
+
+
+@click.command("set-reference")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def set_reference(path: str) -> None:
+    """Make PATH (a zip of undefended traffic, defence format) the reference defences are measured against."""
+    try:
+        row = references.set_reference(Path(path), source=Path(path).name, by=audit.CLI)
+    except references.ReferenceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"Reference #{row.id} ({row.source}: {row.nb_cells} cells, {row.nb_captures} captures, sha256 "
+        f"{row.sha256[:12]}) is now current; defences evaluated from now on are measured against it."
+    )
+
+
+@click.command("rewrite-sets")
+def rewrite_sets() -> None:
+    """Rewrite stored sets from before the layout rule: test captures by capture_id, train rows by cell and rep."""
+    counts = set_layout.rewrite_sets()
+    click.echo(f"{counts['rewritten']} sets rewritten, {counts['unchanged']} already in order.")

@@ -47,6 +47,11 @@ class UploadForm(FlaskForm):
     submit = SubmitField("Upload")
 
 
+class ReferenceForm(FlaskForm):
+    file = FileField("Zip file of undefended traffic", validators=[FileRequired("Choose a .zip file to upload.")])
+    submit = SubmitField("Set as reference")
+
+
 class PhaseForm(FlaskForm):
     phase = SelectField("Phase", choices=[SelectChoice(p.value) for p in Phase])
     submit = SubmitField("Set phase")

@@ -181,6 +181,25 @@ class Submission(db.Model):
     user: Mapped[User] = relationship()
 
 
+class Reference(db.Model):
+    """Undefended traffic that defences are measured against: its per-cell medians, computed once per file.
+
+    The current reference is the active one activated last; a defence keeps the one it was measured against.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One row per file: two workers computing the same file at once cannot both insert it.
+    sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    source: Mapped[str] = mapped_column(sa.String(255))  # file name or path it was read from
+    medians: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # CellMedians.to_dict()
+    nb_cells: Mapped[int]
+    nb_captures: Mapped[int]
+    active: Mapped[bool] = mapped_column(default=True)
+    activated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(sa.String(64))  # username; None when the worker set it up
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Defence(db.Model):
     """A defence that passed every check: its utility and the keys of its three generated sets."""
 
@@ -195,10 +214,15 @@ class Defence(db.Model):
     verification_key: Mapped[str] = mapped_column(sa.String(255))
     train_size: Mapped[int] = mapped_column(default=0)
     test_size: Mapped[int] = mapped_column(default=0)
+    # Overheads against the reference in percent (bandwidth_in/out/total, time; per-cell figures stay in the
+    # submission's results); None for defences measured before references existed.
+    overheads: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    reference_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reference.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     team: Mapped[Team] = relationship()
     submission: Mapped[Submission] = relationship()
+    reference: Mapped[Reference | None] = relationship()
 
 
 class Round(db.Model):

@@ -17,10 +17,18 @@ def human_size(n: int | None) -> str:
     return str(n)
 
 
+def percent(value: float | None) -> str:
+    """An overhead in percent, signed: '+48.2 %', '0.0 %' (no '-0.0'), '-' when not measured."""
+    if value is None:
+        return "-"
+    return "0.0 %" if abs(value) < 0.05 else f"{value:+.1f} %"
+
+
 def init_app(app: Flask) -> None:
     @app.context_processor
     def competition_banner():
         return {"competition": competition.get_state()}
 
     app.jinja_env.filters["human_size"] = human_size
+    app.jinja_env.filters["percent"] = percent
     app.jinja_env.filters["fmt"] = lambda v, spec=".3f": "-" if v is None else format(v, spec)

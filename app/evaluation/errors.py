@@ -19,9 +19,13 @@ class CheckResult:
 
 
 class ValidationError(Exception):
-    """An upload failed its checks; `message` says what to fix, `checks` give the details."""
+    """An upload failed its checks; `message` says what to fix, `checks` give the details.
 
-    def __init__(self, message: str, checks: list[CheckResult] | None = None):
+    `figures` holds JSON-serialisable measurements behind a failure, for the staff (e.g. per-cell medians).
+    """
+
+    def __init__(self, message: str, checks: list[CheckResult] | None = None, figures: dict | None = None):
         super().__init__(message)
         self.message = message
         self.checks = list(checks) if checks is not None else []
+        self.figures = dict(figures) if figures else {}

@@ -7,10 +7,10 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from app.extensions import db
-from app.forms import ConfirmForm, RerunFailedForm, RescoreForm
+from app.forms import ConfirmForm, ReferenceForm, RerunFailedForm, RescoreForm
 from app.models import Submission, User
 from app.routes.access import staff_required
-from app.services import competition, dashboard, exports, password_reset, provenance, reruns, rescore
+from app.services import competition, dashboard, exports, password_reset, provenance, references, reruns, rescore
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 
@@ -126,6 +126,26 @@ def submission_file(submission_id: int, which: str):
         abort(404, "There is no such file for this submission.")
     handle, name = found
     return send_file(handle, mimetype="application/zip", as_attachment=True, download_name=name)
+
+
+@bp.route("/reference", methods=["GET", "POST"])
+@staff_required
+def reference():
+    """The reference of undefended traffic defences are measured against; upload a file to replace it."""
+    form = ReferenceForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            row = references.set_reference_upload(form.file.data, current_user)
+        except references.ReferenceError as exc:
+            form.file.errors.append(exc.message)
+            status = exc.status
+        else:
+            flash(f"Reference #{row.id} ({row.source}, {row.nb_cells} cells) is now current.", "success")
+            return redirect(url_for("dashboard.reference"))
+    elif form.errors:
+        status = 400
+    return render_template("dashboard/reference.html", form=form, **dashboard.reference_page()), status
 
 
 @bp.route("/exports/")

@@ -14,7 +14,8 @@ bp = Blueprint("leaderboard", __name__)
 @bp.route("/leaderboard/")
 @login_required
 def show():
-    """`?round=N` for one round (default: the current one); `?view=overall` for all rounds combined."""
+    """`?round=N` for one round (default: the current one); `?view=overall` for all rounds combined;
+    `?x=overhead` plots the bandwidth overhead instead of the utility cost."""
     current = competition.get_state().current_round
     if request.args.get("view") == "overall":
         body = leaderboard.overall_html(
@@ -25,5 +26,10 @@ def show():
         number = leaderboard.board_round(request.args.get("round", type=int), current)
     except leaderboard.NoSuchRound as exc:
         abort(404, str(exc))
-    body = leaderboard.round_html(number, lambda board: render_template("leaderboard/_round_body.html", board=board))
+    axis = request.args.get("x", "utility")
+    if axis not in leaderboard.AXES:
+        abort(400, "The plot's axis x must be 'utility' or 'overhead'.")
+    body = leaderboard.round_html(
+        number, lambda board: render_template("leaderboard/_round_body.html", board=board), axis
+    )
     return render_template("leaderboard/round.html", number=number, body=Markup(body), current=current)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
 from app.models import Attack, Defence, Match, Submission, SubmissionKind, SubmissionStatus, Team, User
-from app.services import competition, leaderboard
+from app.services import competition, leaderboard, references
 from app.services.teams import latest_attacks
 from app.storage import StorageError, get_storage
 
@@ -163,3 +163,15 @@ def open_submission_file(submission_id: int, which: str):
     except StorageError:
         return None
     return handle, f"submission-{submission.id}-{which}-{key.rsplit('/', 1)[-1]}"
+
+
+def reference_page() -> dict[str, Any]:
+    """The current reference, every stored one, and how many defences each measured."""
+    counts = dict(
+        db.session.execute(
+            sa.select(Defence.reference_id, sa.func.count(Defence.id))
+            .where(Defence.reference_id.is_not(None))
+            .group_by(Defence.reference_id)
+        ).all()
+    )
+    return {"current": references.current_reference(), "history": references.references(), "counts": counts}

@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.evaluation.defence import DefenceSettings, evaluate_defence
+from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Defence, Submission
-from app.services import lifecycle, reruns
+from app.services import lifecycle, references, reruns
 from app.storage import get_storage
 
 
@@ -49,10 +50,15 @@ def run_evaluation(submission_id: int, delivery: lifecycle.Delivery = lifecycle.
 
 
 def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
-    """Check, measure and split the upload; store the three sets under the run's keys; the Defence to record."""
+    """Check, measure against the reference and split the upload; store the three sets under the run's keys;
+    the Defence to record."""
     submission, storage = run.submission, get_storage()
     seed = reruns.previous_seed(submission.id)  # a re-run splits as the first run did
     seed = secrets.randbits(62) if seed is None else seed
+    try:
+        reference = references.reference_for_evaluation()
+    except references.ReferenceError as exc:  # not the student's fault: a failure they can retry (logged)
+        raise ValidationError(exc.message) from exc
     with storage.local_path(submission.file_key) as upload:
         result = evaluate_defence(
             upload,
@@ -61,6 +67,7 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
             settings=defence_settings(current_app.config),
             seed=seed,
             progress=run.progress,
+            reference=references.reference_medians(reference),
         )
     # Keyed by submission and run: a new defence never overwrites the files a round pinned, and a duplicate
     # run never touches the files of the run that committed.
@@ -83,5 +90,12 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
         verification_key=keys["verification"],
         train_size=storage.size(keys["train"]),
         test_size=storage.size(keys["test"]),
+        overheads=_overall(result.overheads.to_dict()) if result.overheads is not None else None,
+        reference_id=reference.id,
     )
-    return reruns.keep_or_replace(run, result.to_dict(), defence)
+    return reruns.keep_or_replace(run, {**result.to_dict(), "reference_id": reference.id}, defence)
+
+
+def _overall(overheads: dict[str, Any]) -> dict[str, Any]:
+    """The overheads kept on the Defence row: the medians over cells (per-cell figures stay in the results)."""
+    return {name: value for name, value in overheads.items() if name != "per_cell"}

@@ -81,16 +81,46 @@ def _preview_teams() -> list[TeamRound]:
     ]
 
 
-def _plot(rows: list[dict], title: str) -> tuple[str, list[dict]]:
-    points = [
-        {"name": r["team_name"], "cost": utility_cost(r["utility_score"]), "leakage": r["privacy_leakage"]}
-        for r in rows
-        if r["utility_score"] and r["privacy_leakage"] is not None
-    ]
+# The trade-off plot's horizontal axis: the original utility cost, or the bandwidth overhead (issue 8).
+AXES = ("utility", "overhead")
+_AXIS_LABELS = {
+    "utility": "Utility cost (lower is better)",
+    "overhead": "Bandwidth overhead against undefended traffic, % (lower is better)",
+}
+
+
+def _pinned_overheads(number: int) -> dict[int, dict]:
+    """The overheads of the defence each defender of a round has pinned (preview: its latest), by team id."""
+    if number == 0 or not _generated(number):
+        return {tid: d.overheads for tid, d in latest_defences().items() if d.overheads}
+    rows = db.session.execute(
+        sa.select(Match.defender_team_id, Defence.overheads)
+        .join(Defence, Defence.id == Match.defence_id)
+        .where(Match.round == number)
+        .distinct()
+    ).all()
+    return {team_id: overheads for team_id, overheads in rows if overheads}
+
+
+def _plot(rows: list[dict], title: str, axis: str = "utility", overheads: dict[int, dict] | None = None):
+    """The trade-off SVG and its points: x is the utility cost, or the bandwidth overhead (%) with axis="overhead"."""
+    points = []
+    for r in rows:
+        if not r["utility_score"] or r["privacy_leakage"] is None:
+            continue
+        point = {"name": r["team_name"], "leakage": r["privacy_leakage"]}
+        if axis == "overhead":
+            measured = (overheads or {}).get(r["team_id"]) or {}
+            if measured.get("bandwidth_total") is None:
+                continue  # measured before overheads existed
+            point.update(cost=measured["bandwidth_total"], time=measured.get("time"))
+        else:
+            point["cost"] = utility_cost(r["utility_score"])
+        points.append(point)
     front = set(pareto_front([(p["cost"], p["leakage"]) for p in points]))
     for i, p in enumerate(points):
         p["on_front"] = i in front
-    return tradeoff_svg(points, title), points
+    return tradeoff_svg(points, title, _AXIS_LABELS[axis]), points
 
 
 class NoSuchRound(LookupError):
@@ -110,11 +140,26 @@ def board_round(requested: int | None, current: int) -> int:
     return number
 
 
-def _round_data(number: int) -> dict:
-    generated = db.session.scalar(sa.select(sa.func.count(Match.id)).where(Match.round == number)) > 0
+def _generated(number: int) -> bool:
+    return db.session.scalar(sa.select(sa.func.count(Match.id)).where(Match.round == number)) > 0
+
+
+def _round_data(number: int, axis: str = "utility") -> dict:
+    generated = _generated(number)
     rows = [r.to_dict() for r in rank_round(_round_teams(number) if generated else _preview_teams())]
-    svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage")
-    return {"round": number, "generated": generated, "rows": rows, "plot_svg": svg, "plot_points": points}
+    if axis == "overhead":
+        title = f"Round {number}: bandwidth overhead against privacy leakage"
+        svg, points = _plot(rows, title, axis, _pinned_overheads(number))
+    else:
+        svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage")
+    return {
+        "round": number,
+        "generated": generated,
+        "rows": rows,
+        "plot_svg": svg,
+        "plot_points": points,
+        "axis": axis,
+    }
 
 
 def _overall_data(last_round: int, how: str) -> dict:
@@ -131,10 +176,13 @@ def round_board(number: int) -> dict:
     return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(_round_data(number)).encode()))
 
 
-def round_html(number: int, render: Callable[[dict], str]) -> str:
-    """render(board) of one round, cached: the page's body is the same for everyone, rendered once per period."""
-    key = f"html:round:{number}"
-    return leaderboard_cache.get_or_compute(key, lambda: render(_round_data(number)).encode()).decode()
+def round_html(number: int, render: Callable[[dict], str], axis: str = "utility") -> str:
+    """render(board) of one round, cached: the page's body is the same for everyone, rendered once per period.
+
+    `axis` picks the trade-off plot's horizontal axis (one of AXES): the utility cost or the bandwidth overhead.
+    """
+    key = f"html:round:{number}" if axis == "utility" else f"html:round:{number}:{axis}"
+    return leaderboard_cache.get_or_compute(key, lambda: render(_round_data(number, axis)).encode()).decode()
 
 
 def overall_board(last_round: int) -> dict:

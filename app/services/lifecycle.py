@@ -191,13 +191,13 @@ def fail(run: Run, message: str, results: dict[str, Any] | None = None) -> None:
 def recording_failures(run: Run) -> Iterator[None]:
     """Run an evaluation; any error ends in a recorded failure with a reason a student can read.
 
-    A ValidationError records its message and checks; a time limit or a bug records an internal error
-    (the bug is logged). Nothing propagates: the task always ends with the submission finished.
+    A ValidationError records its message, checks and figures (for the staff); a time limit or a bug records an
+    internal error (the bug is logged). Nothing propagates: the task always ends with the submission finished.
     """
     try:
         yield
     except ValidationError as exc:
-        fail(run, exc.message, {"checks": [c.to_dict() for c in exc.checks]})
+        fail(run, exc.message, {"checks": [c.to_dict() for c in exc.checks], **exc.figures})
     except SoftTimeLimitExceeded:
         fail(run, "The evaluation took too long and was stopped: " + INTERNAL_ERROR)
     except Exception:

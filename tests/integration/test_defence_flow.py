@@ -150,3 +150,31 @@ def test_zip_with_two_csvs_is_refused(stack, team):
         archive.writestr("b.csv", "y")
     response = upload(team, "/defence/", data=buffer.getvalue())
     assert response.status_code == 422
+
+
+def _kb_copy() -> bytes:
+    """The sample with sizes in kB (rounded, never 0): passes every format check, must fail plausibility."""
+    frame = pd.read_csv(SAMPLE_DEFENCE)
+    size = frame["direction_size"]
+    frame["direction_size"] = np.sign(size) * np.maximum(1, (size.abs() / 1000).round()).astype(int)
+    return zip_csv(frame.to_csv(index=False), "kb.csv")
+
+
+def test_sample_costs_nothing_against_itself_and_a_kb_copy_is_implausible(stack, team):
+    sample = wait_finished(team, _id(upload(team, "/defence/", SAMPLE_DEFENCE)))
+    assert sample["status"] == "succeeded", sample["error"]
+    overheads = sample["results"]["overheads"]
+    assert [overheads[k] for k in ("bandwidth_in", "bandwidth_out", "bandwidth_total", "time")] == [0.0] * 4
+    assert len(overheads["per_cell"]) == 100
+    page = team.get(f"/submissions/{sample['id']}").get_data(as_text=True)
+    assert "Overheads against undefended traffic" in page and page.count("0.0 %") >= 4
+    mail = wait_for(lambda: stack.mailbox.messages, timeout=30, what="the success mail")[0]
+    assert "bandwidth in 0.0 %, out 0.0 %, total 0.0 %; time 0.0 %" in mail_text(mail)
+    stack.mailbox.messages.clear()
+
+    kb = wait_finished(team, _id(upload(team, "/defence/", data=_kb_copy(), name="kb.zip")))
+    assert kb["status"] == "failed"
+    check = next(c for c in kb["results"]["checks"] if c["name"] == "plausibility")
+    assert not check["passed"] and "kB" in check["message"]
+    mail = wait_for(lambda: stack.mailbox.messages, timeout=30, what="the failure mail")[0]
+    assert "refused" in mail["Subject"] and "plausibility" in mail_text(mail) and "kB" in mail_text(mail)

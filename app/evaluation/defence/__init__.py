@@ -20,7 +20,14 @@ from .checks import (
 from .pipeline import DefenceResult, evaluate_defence
 from .plausibility import check_plausibility
 from .reading import read_defence
-from .reference import CellMedians, Overheads, cell_medians, compute_overheads, compute_reference
+from .reference import (
+    CellMedians,
+    Overheads,
+    cell_medians,
+    compute_overheads,
+    compute_reference,
+    figures_per_cell,
+)
 from .settings import FLOAT_COLUMNS, INTEGER_COLUMNS, DefenceSettings
 from .split import TEST_ID_RANGE, TRAIN_REP_RANGE, DefenceSplit, quota_per_cell, split_defence
 from .traces import DefenceTraces
@@ -34,6 +41,7 @@ __all__ = [
     "cell_medians",
     "check_plausibility",
     "compute_overheads",
+    "figures_per_cell",
     "compute_reference",
     "quota_per_cell",
     "utility_from_metrics",

@@ -10,7 +10,7 @@ from .captures import group_captures
 from .checks import CHECK_NAMES, check_captures, check_sizes
 from .plausibility import check_plausibility
 from .reading import read_defence
-from .reference import CellMedians, Overheads, compute_overheads, medians_from_metrics
+from .reference import CellMedians, Overheads, compute_overheads, figures_per_cell, medians_from_metrics
 from .settings import DefenceSettings
 from .split import split_defence
 from .utility import capture_metrics, utility_from_metrics
@@ -65,6 +65,7 @@ def evaluate_defence(
 
     With a `reference` (per-cell medians of undefended traffic, see compute_reference), the `plausibility`
     check runs before the utility and the result carries the overheads against it; without one, neither.
+    When that check fails, the ValidationError's `figures["plausibility_figures"]` holds figures_per_cell.
     With write_sets=False (`srs validate`), the sets are split but not written: nothing lands in out_dir.
     """
     report = progress or (lambda stage: None)
@@ -86,7 +87,8 @@ def evaluate_defence(
         medians = medians_from_metrics(captures, metrics)
         checks.append(check_plausibility(traces, medians, reference, settings))
         if not checks[-1].passed:
-            raise ValidationError(failure_message(checks, "defence"), checks)
+            figures = {"plausibility_figures": figures_per_cell(medians, reference)}
+            raise ValidationError(failure_message(checks, "defence"), checks, figures)
         overheads = compute_overheads(medians, reference)
     try:
         utility, score = utility_from_metrics(metrics)

@@ -152,6 +152,29 @@ def ratios(defence: CellMedians, reference: CellMedians) -> tuple[np.ndarray, di
     return cells, result
 
 
+def figures_per_cell(defence: CellMedians, reference: CellMedians) -> list[dict]:
+    """Per cell both have (ascending): the defence's and the reference's medians and their ratio, JSON-ready.
+
+    What staff read to judge a `plausibility` failure; a ratio is None where the reference median is 0.
+
+    Raises:
+        ValueError: the defence and the reference have no cell in common.
+    """
+    cells, ratio = ratios(defence, reference)
+    ours = {int(c): i for i, c in enumerate(defence.cell_id)}
+    theirs = {int(c): i for i, c in enumerate(reference.cell_id)}
+    rows = []
+    for k, cell in enumerate(cells.tolist()):
+        row: dict = {"cell_id": int(cell), "nb_captures": defence.nb_captures[ours[cell]]}
+        for name in ("bytes_in", "bytes_out", "duration"):
+            value = ratio[name][k]
+            row[name] = getattr(defence, name)[ours[cell]]
+            row[f"reference_{name}"] = getattr(reference, name)[theirs[cell]]
+            row[f"{name}_ratio"] = float(value) if np.isfinite(value) else None
+        rows.append(row)
+    return rows
+
+
 def compute_overheads(defence: CellMedians, reference: CellMedians) -> Overheads:
     """Bandwidth overhead in, out and total, and time overhead, each the median over cells of
     (defence median / reference median - 1), in percent; the same figures per cell.

@@ -56,7 +56,11 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
         "progress": {**s, **null},
         "error": {**s, **null},
-        "results": {"type": "object", **null, "description": "checks, utility or scores, when finished"},
+        "results": {
+            "type": "object",
+            **null,
+            "description": "checks, utility, overheads (percent, with per_cell) or scores, when finished",
+        },
         "created_at": {**s, "format": "date-time"},
         "finished_at": {**s, "format": "date-time", **null},
         "original_filename": {**s, **null},
