@@ -234,7 +234,7 @@ def test_set_reference_command_and_a_defence_keeps_its_reference(app, runner, tm
     assert "is now current" in result.output and "3 cells" in result.output
     db.session.expire_all()
     current = references.current_reference()
-    assert current.source == "new.zip" and current.created_by == "cli"  # flask commands act as `cli`, as in the audit log
+    assert current.source == "new.zip" and current.created_by == "cli"  # flask commands act as `cli`
     assert db.session.get(Defence, defence.id).reference_id == old.id
     bad = runner.invoke(args=["set-reference", str(_write(tmp_path / "bad.zip", b"not a zip"))])
     assert bad.exit_code != 0 and "zip" in bad.output
