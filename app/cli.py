@@ -1,11 +1,12 @@
-"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export."""
+"""Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export,
+queue-baselines."""
 
 from __future__ import annotations
 
 import click
 from flask import Flask
 
-from app.services import accounts, exports, lifecycle, maintenance
+from app.services import accounts, baseline, exports, lifecycle, maintenance
 
 
 def init_app(app: Flask) -> None:
@@ -17,6 +18,7 @@ def init_app(app: Flask) -> None:
         flush_db,
         sweep_submissions,
         export,
+        queue_baselines,
     ):
         app.cli.add_command(command)
 
@@ -97,3 +99,11 @@ def export(name: str, number: int | None, output: str | None) -> None:
     with open(output, "w", newline="", encoding="utf-8") as out:
         out.write(table.as_csv())
     click.echo(f"{len(table.rows)} rows written to {output}.", err=True)
+
+
+@click.command("queue-baselines")
+@click.option("--retry-failed", is_flag=True, help="Also run the failed baseline attacks again.")
+def queue_baselines(retry_failed: bool) -> None:
+    """Queue the baseline attack for accepted defences that have none (defences accepted before it existed)."""
+    count = baseline.queue_missing(retry_failed=retry_failed)
+    click.echo(f"Queued {count} baseline attacks.")

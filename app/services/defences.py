@@ -10,8 +10,8 @@ from flask import current_app
 
 from app.evaluation.defence import DefenceSettings, evaluate_defence
 from app.extensions import db
-from app.models import Defence, Submission
-from app.services import lifecycle
+from app.models import BaselineRun, Defence, Submission
+from app.services import baseline, lifecycle
 from app.storage import get_storage
 
 
@@ -41,9 +41,10 @@ def defence_settings(config: dict) -> DefenceSettings:
 def run_evaluation(submission_id: int, delivery: lifecycle.Delivery = lifecycle.Delivery()) -> None:
     """Evaluate a queued defence submission; every path ends in a recorded success or failure."""
     lifecycle.run(submission_id, _evaluate, delivery)
+    baseline.enqueue_for_submission(submission_id)  # the privacy estimate, on its own queue
 
 
-def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
+def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | BaselineRun]]:
     """Check, measure and split the upload; store the three sets under the run's keys; the Defence to record."""
     submission, storage = run.submission, get_storage()
     seed = secrets.randbits(62)
@@ -78,4 +79,5 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
         train_size=storage.size(keys["train"]),
         test_size=storage.size(keys["test"]),
     )
-    return result.to_dict(), [defence]
+    # Recorded with the defence, in its transaction: an accepted defence always has its baseline run.
+    return result.to_dict(), [defence, BaselineRun(defence=defence)]
