@@ -117,6 +117,7 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
             accuracy=score.accuracy,
             top5_accuracy=score.top5_accuracy,
             roc_auc=score.roc_auc,
+            intervals=score.intervals,
         )
         for team_id, score in result.scores.items()
     ]
