@@ -213,7 +213,8 @@ def as_dict(row: BaselineRun | None) -> dict[str, Any] | None:
         "nb_test_captures": (row.details or {}).get("nb_test_captures") if finished else None,
         "seconds": (row.details or {}).get("seconds") if finished else None,
         "finished_at": row.finished_at.isoformat() + "Z" if row.finished_at else None,
-        # Students learn that it failed; the reason (a platform fault) is for the staff's dashboard.
+        # Only a lower bound on the leakage: real attackers may do better. A failure's reason (a platform
+        # fault) is for the staff's dashboard, not here.
         "lower_bound": True,
     }
 

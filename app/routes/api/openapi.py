@@ -63,6 +63,23 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "size": {**i, **null},
         "sha256": {**s, **null},
         "round": i,
+        "baseline": {
+            "type": "object",
+            **null,
+            "description": "an accepted defence's privacy estimate: the platform's baseline attack on its own sets "
+            "(a lower bound: real attackers may do better); null for attacks and refused defences",
+            "properties": {
+                "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+                "accuracy": {**n, **null},
+                "top5_accuracy": {**n, **null},
+                "roc_auc": {**n, **null},
+                "intervals": {"type": "object", **null, "description": "95 % bootstrap intervals per score"},
+                "nb_test_captures": {**i, **null},
+                "seconds": {**n, **null},
+                "finished_at": {**s, "format": "date-time", **null},
+                "lower_bound": b,
+            },
+        },
     }
     row = {
         "rank": i,
