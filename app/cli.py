@@ -81,6 +81,8 @@ def sweep_submissions() -> None:
     """Enqueue stale queued submissions again and fail stale running ones (the worker does it every minute)."""
     counts = lifecycle.sweep()
     click.echo(f"Re-enqueued {counts['requeued']}, failed {counts['failed']}, cleaned {counts['cleaned']} folders.")
+    counts = baseline.sweep()
+    click.echo(f"Baseline attacks: re-enqueued {counts['baseline_requeued']}, failed {counts['baseline_failed']}.")
 
 
 @click.command("export")
