@@ -104,6 +104,8 @@ class Config:
     REFERENCE_TRACES = _path("REFERENCE_TRACES", "attack_defence_test_scripts/test_defence.csv.zip")
     LEADERBOARD_CACHE_TIME = _float("LEADERBOARD_CACHE_TIME", 5)
     LEADERBOARD_AGGREGATION = os.environ.get("LEADERBOARD_AGGREGATION") or "sum"
+    # `original`: utility × attack performance; `tradeoff`: defence score + attack score (rewards privacy).
+    LEADERBOARD_SCORING = os.environ.get("LEADERBOARD_SCORING") or "original"
     DEFENCE_COLUMNS = _columns("DEFENCE_COLUMNS", "cell_id,rep,direction_size,timestamp")
 
     TASK_TIME_LIMIT = _int("TASK_TIME_LIMIT", 1200)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One command to run the platform: venv, Redis, database migrations, then a Celery worker, the scheduler
-# (beat) and the web server under supervisord, which restarts any of them that exits (with back-off).
+# One command to run the platform: venv, Redis, database migrations, then a Celery worker, a baseline-attack
+# worker, the scheduler (beat) and the web server under supervisord, which restarts any of them that exits (with back-off).
 #   ./run-srs.sh                serve on http://127.0.0.1:5000 (FLASK_RUN_HOST / FLASK_RUN_PORT change it)
 #   ./run-srs.sh --demo         also create the demo users (alice ... john, admin; password admin)
 #   ./run-srs.sh --production   gunicorn (SRS_WEB_WORKERS, default 2 x CPUs + 1), SRS_CONFIG=production
@@ -66,8 +66,16 @@ if [ "$PRODUCTION" = 1 ]; then
 else
   WEB_COMMAND="flask run --host $HOST --port $PORT --no-reload"
 fi
-WORKER_COMMAND="celery -A srs.celery worker --concurrency ${SRS_WORKER_CONCURRENCY:-2}"
+QUEUE="$(python -c 'import config; print(config.Config.CELERY_TASK_QUEUE)')"
+WORKER_COMMAND="celery -A srs.celery worker --queues $QUEUE --concurrency ${SRS_WORKER_CONCURRENCY:-2}"
 WORKER_COMMAND+=" --loglevel ${SRS_WORKER_LOGLEVEL:-info} --without-gossip --without-mingle"
+# The baseline attack (a privacy estimate of every accepted defence) has its own queue and worker, one task at
+# a time (each uses both cores for about 15 s), so validation and scoring are never queued behind it.
+# (%%h: supervisord expands % itself; celery receives %h, the host name.)
+# SRS_BASELINE_CONCURRENCY=0 starts none here (run one on another worker host).
+BASELINE_CONCURRENCY="${SRS_BASELINE_CONCURRENCY:-1}"
+BASELINE_COMMAND="celery -A srs.celery worker --queues $QUEUE.baseline --concurrency $BASELINE_CONCURRENCY"
+BASELINE_COMMAND+=" --hostname baseline@%%h --loglevel ${SRS_WORKER_LOGLEVEL:-info} --without-gossip --without-mingle"
 BEAT_COMMAND="celery -A srs.celery beat --schedule $RUN_DIR/celerybeat-schedule --pidfile="
 BEAT_COMMAND+=" --loglevel ${SRS_WORKER_LOGLEVEL:-info}"
 
@@ -118,6 +126,7 @@ serverurl=unix://$RUN_DIR/supervisor.sock
 EOF
   # acks_late: a worker stopped mid-task hands the task back, so stopping need not wait for it to finish.
   if [ "$WORKER" = 1 ]; then program worker "$WORKER_COMMAND" 20; fi
+  if [ "$WORKER" = 1 ] && [ "$BASELINE_CONCURRENCY" != 0 ]; then program baseline-worker "$BASELINE_COMMAND" 20; fi
   if [ "$BEAT" = 1 ]; then program beat "$BEAT_COMMAND" 10; fi
   if [ "$WEB" = 1 ]; then program web "$WEB_COMMAND" 20; fi
 } > "$CONF"

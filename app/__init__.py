@@ -101,6 +101,9 @@ def celery_init_app(app: Flask) -> Celery:
             "result_backend": app.config["RESULT_BACKEND"],
             "task_ignore_result": True,
             "task_default_queue": app.config["CELERY_TASK_QUEUE"],
+            # The baseline attack takes seconds of both cores per defence: its own queue, served by its own
+            # worker, keeps it from delaying validation and scoring feedback.
+            "task_routes": {"srs.run_baseline": {"queue": app.config["CELERY_TASK_QUEUE"] + ".baseline"}},
             # A worker that dies mid-task hands the task back; the Submission row counts the attempts.
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
@@ -131,7 +134,13 @@ def celery_init_app(app: Flask) -> Celery:
                 },
                 "apply-schedule": {"task": "srs.apply_schedule", "schedule": app.config["SCHEDULE_POLL_SECONDS"]},
             },
-            "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack", "app.tasks.schedule"],
+            "include": [
+                "app.tasks.control",
+                "app.tasks.defence",
+                "app.tasks.attack",
+                "app.tasks.schedule",
+                "app.tasks.baseline",
+            ],
         }
     )
     celery_app.set_default()

@@ -41,7 +41,9 @@ def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL) -> str
     Args:
         points: dicts with "name" (team name), "cost" (utility cost, see utility_cost), "leakage"
             (mean ROC-AUC of its attackers) and "on_front" (bool, on the Pareto front, see
-            pareto_front). Points with a missing or non-finite cost or leakage are left out.
+            pareto_front), and optionally "estimate" (True: the leakage is the platform's baseline attack's,
+            no attacker has scored yet; drawn hollow). Points with a missing or non-finite cost or leakage are
+            left out.
         title: the chart's title, also its accessible name.
         x_label: the horizontal axis's label (the utility cost by default).
 
@@ -117,11 +119,16 @@ def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL) -> str
         x, y = sx(point["cost"]), sy(point["leakage"])
         name = escape(str(point["name"]))
         label = f"{name}: cost {_number(point['cost'])}, leakage {_number(point['leakage'])}"
+        estimate = bool(point.get("estimate"))
+        if estimate:
+            label += " (baseline attack: no attacker has scored yet)"
         if point.get("on_front"):
             label += ", on the Pareto front"
-            marker = f'<path d="M{x} {y - 7} L{x + 7} {y} L{x} {y + 7} L{x - 7} {y} Z" fill="#c0392b" class="front"/>'
+            fill = 'fill="#fff" stroke="#c0392b" stroke-width="2"' if estimate else 'fill="#c0392b"'
+            marker = f'<path d="M{x} {y - 7} L{x + 7} {y} L{x} {y + 7} L{x - 7} {y} Z" {fill} class="front"/>'
         else:
-            marker = f'<circle cx="{x}" cy="{y}" r="5" fill="#2c6fbb"/>'
+            fill = 'fill="#fff" stroke="#2c6fbb" stroke-width="2"' if estimate else 'fill="#2c6fbb"'
+            marker = f'<circle cx="{x}" cy="{y}" r="5" {fill}/>'
         anchor, dx = ("end", -9) if x > right - 80 else ("start", 9)
         parts.append(
             f'<g><title>{label}</title>{marker}<text x="{x + dx}" y="{y - 6}" text-anchor="{anchor}">{name}</text></g>'
@@ -131,7 +138,9 @@ def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL) -> str
         f'<g font-size="11"><path d="M{right - 150} {legend_y - 5} l5 5 l-5 5 l-5 -5 Z" fill="#c0392b"/>'
         f'<text x="{right - 140}" y="{legend_y + 4}">Pareto front</text>'
         f'<circle cx="{right - 150}" cy="{legend_y + 18}" r="5" fill="#2c6fbb"/>'
-        f'<text x="{right - 140}" y="{legend_y + 22}">Other defences</text></g>'
+        f'<text x="{right - 140}" y="{legend_y + 22}">Other defences</text>'
+        f'<circle cx="{right - 150}" cy="{legend_y + 36}" r="5" fill="#fff" stroke="#2c6fbb" stroke-width="2"/>'
+        f'<text x="{right - 140}" y="{legend_y + 40}">Baseline attack only</text></g>'
     )
     parts.append("</svg>")
     return "".join(parts)

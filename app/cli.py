@@ -1,5 +1,5 @@
 """Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export,
-rerun, rescore, set-reference, rewrite-sets."""
+rerun, rescore, set-reference, rewrite-sets, queue-baselines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,18 @@ from pathlib import Path
 import click
 from flask import Flask
 
-from app.services import accounts, audit, exports, lifecycle, maintenance, references, reruns, rescore, set_layout
+from app.services import (
+    accounts,
+    audit,
+    baseline,
+    exports,
+    lifecycle,
+    maintenance,
+    references,
+    reruns,
+    rescore,
+    set_layout,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -24,6 +35,7 @@ def init_app(app: Flask) -> None:
         rescore_command,
         set_reference,
         rewrite_sets,
+        queue_baselines,
     ):
         app.cli.add_command(command)
 
@@ -89,6 +101,8 @@ def sweep_submissions() -> None:
     """Enqueue stale queued submissions again and fail stale running ones (the worker does it every minute)."""
     counts = lifecycle.sweep()
     click.echo(f"Re-enqueued {counts['requeued']}, failed {counts['failed']}, cleaned {counts['cleaned']} folders.")
+    counts = baseline.sweep()
+    click.echo(f"Baseline attacks: re-enqueued {counts['baseline_requeued']}, failed {counts['baseline_failed']}.")
 
 
 @click.command("export")
@@ -192,3 +206,11 @@ def rewrite_sets() -> None:
     """Rewrite stored sets from before the layout rule: test captures by capture_id, train rows by cell and rep."""
     counts = set_layout.rewrite_sets()
     click.echo(f"{counts['rewritten']} sets rewritten, {counts['unchanged']} already in order.")
+
+
+@click.command("queue-baselines")
+@click.option("--retry-failed", is_flag=True, help="Also run the failed baseline attacks again.")
+def queue_baselines(retry_failed: bool) -> None:
+    """Queue the baseline attack for accepted defences that have none (defences accepted before it existed)."""
+    count = baseline.queue_missing(retry_failed=retry_failed)
+    click.echo(f"Queued {count} baseline attacks.")

@@ -223,6 +223,37 @@ class Defence(db.Model):
     team: Mapped[Team] = relationship()
     submission: Mapped[Submission] = relationship()
     reference: Mapped[Reference | None] = relationship()
+    baseline: Mapped[BaselineRun | None] = relationship(back_populates="defence", uselist=False)
+
+
+class BaselineRun(db.Model):
+    """The platform's baseline attack on one accepted defence: its privacy estimate, queued → running → done.
+
+    Its failure never touches the defence: it is recorded here (error) for the staff.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    defence_id: Mapped[int] = mapped_column(sa.ForeignKey("defence.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[SubmissionStatus] = mapped_column(
+        sa.Enum(SubmissionStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=SubmissionStatus.QUEUED,
+        index=True,
+    )
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    accuracy: Mapped[float | None]
+    top5_accuracy: Mapped[float | None]
+    roc_auc: Mapped[float | None]
+    intervals: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # ScoreIntervals.to_dict()
+    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # captures, features, seconds
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_id: Mapped[str | None] = mapped_column(sa.String(32))
+    task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    defence: Mapped[Defence] = relationship(back_populates="baseline")
 
 
 class Round(db.Model):
@@ -260,6 +291,7 @@ class Attack(db.Model):
     roc_auc: Mapped[float]
     # What the score was computed from: upload_sha256, verification_sha256, split_seed, scorer_version, ...
     provenance: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    intervals: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # 95 % bootstrap: ScoreIntervals.to_dict()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     match: Mapped[Match] = relationship()

@@ -48,7 +48,7 @@ import json, os, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 train, test, verification, seed = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-from app.evaluation.attack import _score
+from app.evaluation.attack import score_probabilities
 from app.evaluation.baseline import run_baseline
 from app.evaluation.confidence import bootstrap_intervals
 start, cpu_start = time.perf_counter(), time.process_time()
@@ -56,7 +56,7 @@ result = run_baseline(train, test, verification, nb_classes=100, seed=seed)
 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 start = time.perf_counter()
 for target in range(3):
-    _score(target, result.proba, result.true_cells)
+    score_probabilities(target, result.proba, result.true_cells)
     intervals = bootstrap_intervals(result.proba, result.true_cells, seed=target)
 scoring = time.perf_counter() - start
 status = Path("/proc/self/status").read_text().splitlines()

@@ -24,12 +24,15 @@ from .attack_checks import (
     proba_columns,
 )
 from .checks import MAX_EXAMPLES, MAX_EXTRA_HEADER_FIELDS, all_passed, check_columns, failure_message
+from .confidence import bootstrap_intervals
 from .errors import CheckResult, ValidationError
 
 TOP_K = 5
 # Recorded with every score: change it whenever a change here could change a score, so rescoring can tell
 # "the stored files changed" apart from "the scorer changed".
 SCORER_VERSION = "1"
+# Seed of every attack's bootstrap resampling: the same upload always gets the same intervals.
+INTERVAL_SEED = 0
 
 # A value only counts as empty when the cell is empty: "nan" must reach the finiteness check as NaN
 # and "NA" the type check as text, instead of both silently becoming "missing".
@@ -45,6 +48,7 @@ class AttackScore:
     top5_accuracy: float
     roc_auc: float
     nb_captures: int
+    intervals: dict | None = None  # 95 % bootstrap intervals (confidence.ScoreIntervals.to_dict())
 
     def to_dict(self) -> dict:
         """Return the score as a JSON-serialisable dict."""
@@ -93,7 +97,7 @@ def score_attack(
             check run, failed ones with a count and up to five examples.
         ValueError: when a verification set is unreadable (a platform fault, not the student's).
 
-    Scores, per covered target:
+    Scores, per covered target (each with its 95 % bootstrap interval, see confidence.py):
         accuracy: share of captures whose most probable class is the true one. Ties in the
             maximum are broken towards the lowest class index (numpy's argmax).
         top5_accuracy: share of captures whose true class is among the five classes ranked
@@ -137,6 +141,7 @@ def score_attack(
         rows = rows[np.argsort(capture_ids[rows], kind="stable")]
         _, true_cells = truths[team_id]  # sorted by capture id, the same ids as `rows`
         scores[team_id] = score_probabilities(team_id, proba[rows], true_cells)
+        scores[team_id].intervals = bootstrap_intervals(proba[rows], true_cells, seed=INTERVAL_SEED).to_dict()
     return AttackResult(checks=checks, scores=scores)
 
 

@@ -168,4 +168,29 @@ def bootstrap_intervals(
     return ScoreIntervals(accuracy, top5_accuracy, roc_auc, level=level, nb_resamples=nb_resamples, seed=seed)
 
 
-__all__ = ["LEVEL", "NB_RESAMPLES", "Interval", "ScoreIntervals", "bootstrap_intervals"]
+def half_width(intervals: dict | None, name: str) -> float | None:
+    """Half the width of a stored interval (ScoreIntervals.to_dict()[name]); None when absent."""
+    if not intervals or not intervals.get(name):
+        return None
+    return (float(intervals[name]["high"]) - float(intervals[name]["low"])) / 2
+
+
+def combined_half_width(half_widths: list[float | None]) -> float | None:
+    """Half-width of the interval of a mean of independent scores: sqrt(sum of squared half-widths) / count.
+
+    The normal approximation of the mean's spread; None when the list is empty or any half-width is unknown.
+    """
+    if not half_widths or any(width is None for width in half_widths):
+        return None
+    return float(np.sqrt(np.sum(np.square(half_widths)))) / len(half_widths)
+
+
+__all__ = [
+    "LEVEL",
+    "NB_RESAMPLES",
+    "Interval",
+    "ScoreIntervals",
+    "bootstrap_intervals",
+    "combined_half_width",
+    "half_width",
+]

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import fmean
 
+from .confidence import combined_half_width
+
 NO_DEFENCE = "No defence uploaded yet"
 ATTACKS_REMAINING = "Some attacks remain to do"
 AGGREGATIONS = ("sum", "mean", "best")
@@ -25,6 +27,9 @@ class TeamRound:
     attack_aucs: list[float]  # latest ROC-AUC of each match it attacked that has a scored attack
     nb_matches_as_attacker: int
     leakage_aucs: list[float]  # ROC-AUCs its attackers reached against its defence
+    # Half-widths of the 95 % intervals of the ROC-AUCs above (same order; None where unknown).
+    attack_half_widths: list[float | None] = field(default_factory=list)
+    leakage_half_widths: list[float | None] = field(default_factory=list)
 
 
 @dataclass
@@ -41,6 +46,9 @@ class LeaderboardRow:
     score: float | None
     privacy_leakage: float | None
     messages: list[str] = field(default_factory=list)
+    # Half-widths of approximate 95 % intervals of attack_performance and privacy_leakage (None: unknown).
+    attack_performance_pm: float | None = None
+    privacy_leakage_pm: float | None = None
 
     def to_dict(self) -> dict:
         """Return the row as a JSON-serialisable dict."""
@@ -97,7 +105,10 @@ def rank_round(teams: Sequence[TeamRound]) -> list[LeaderboardRow]:
           attacks are in); None when the team has no defence;
         - privacy_leakage: mean ROC-AUC of its attackers against its defence, None without any;
         - messages: "No defence uploaded yet" without a defence, "Some attacks remain to do
-          (x of k attacks done)" while attacks are missing.
+          (x of k attacks done)" while attacks are missing;
+        - attack_performance_pm, privacy_leakage_pm: half-widths of approximate 95 % intervals of the two
+          means, from the matches' intervals combined as independent (confidence.combined_half_width);
+          None when a match's interval is unknown.
 
     Ranking: score descending; teams without a score come last and share the rank after the
     scored teams. Scores equal to 9 decimals tie and share a rank, standard competition style
@@ -129,11 +140,21 @@ def rank_round(teams: Sequence[TeamRound]) -> list[LeaderboardRow]:
                 score=score,
                 privacy_leakage=fmean(team.leakage_aucs) if team.leakage_aucs else None,
                 messages=messages,
+                attack_performance_pm=_scaled(combined_half_width(team.attack_half_widths), 10.0)
+                if performance is not None and len(team.attack_half_widths) == done
+                else None,
+                privacy_leakage_pm=combined_half_width(team.leakage_half_widths)
+                if len(team.leakage_half_widths) == len(team.leakage_aucs)
+                else None,
             )
         )
     rows.sort(key=lambda row: _rank_key(row.score, row.team_name, row.team_id))
     _assign_ranks(rows)
     return rows
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
 
 
 def aggregate_rounds(rounds: Mapping[int, Sequence[LeaderboardRow]], how: str = "sum") -> list[OverallRow]:

@@ -10,7 +10,17 @@ from app.extensions import db
 from app.forms import ConfirmForm, ReferenceForm, RerunFailedForm, RescoreForm
 from app.models import Submission, User
 from app.routes.access import staff_required
-from app.services import competition, dashboard, exports, password_reset, provenance, references, reruns, rescore
+from app.services import (
+    baseline,
+    competition,
+    dashboard,
+    exports,
+    password_reset,
+    provenance,
+    references,
+    reruns,
+    rescore,
+)
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 
@@ -57,6 +67,7 @@ def submission(submission_id: int):
         runs=reruns.history(found.id),
         scores=provenance.scores_of(found.id),
         rerun_form=ConfirmForm(),
+        baseline=baseline.for_submission(found),
     )
 
 

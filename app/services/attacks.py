@@ -127,6 +127,7 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
             top5_accuracy=score.top5_accuracy,
             roc_auc=score.roc_auc,
             provenance=sources[team_id],
+            intervals=score.intervals,
         )
         for team_id, score in result.scores.items()
     ]

@@ -11,8 +11,8 @@ from flask import current_app
 from app.evaluation.defence import DefenceSettings, evaluate_defence
 from app.evaluation.errors import ValidationError
 from app.extensions import db
-from app.models import Defence, Submission
-from app.services import lifecycle, references, reruns
+from app.models import BaselineRun, Defence, Submission
+from app.services import baseline, lifecycle, references, reruns
 from app.storage import get_storage
 
 
@@ -47,11 +47,12 @@ def defence_settings(config: dict) -> DefenceSettings:
 def run_evaluation(submission_id: int, delivery: lifecycle.Delivery = lifecycle.Delivery()) -> None:
     """Evaluate a queued defence submission; every path ends in a recorded success or failure."""
     lifecycle.run(submission_id, _evaluate, delivery)
+    baseline.enqueue_for_submission(submission_id)  # the privacy estimate, on its own queue
 
 
-def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
+def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | BaselineRun]]:
     """Check, measure against the reference and split the upload; store the three sets under the run's keys;
-    the Defence to record."""
+    the Defence to record (with its baseline run, in the same transaction)."""
     submission, storage = run.submission, get_storage()
     seed = reruns.previous_seed(submission.id)  # a re-run splits as the first run did
     seed = secrets.randbits(62) if seed is None else seed
@@ -93,7 +94,10 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence]]:
         overheads=_overall(result.overheads.to_dict()) if result.overheads is not None else None,
         reference_id=reference.id,
     )
-    return reruns.keep_or_replace(run, {**result.to_dict(), "reference_id": reference.id}, defence)
+    results, rows = reruns.keep_or_replace(run, {**result.to_dict(), "reference_id": reference.id}, defence)
+    if defence in rows:  # a new accepted defence always has its baseline run (a re-run keeps the first one's)
+        rows.append(BaselineRun(defence=defence))
+    return results, rows
 
 
 def _overall(overheads: dict[str, Any]) -> dict[str, Any]:

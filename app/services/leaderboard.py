@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from app.charts import tradeoff_svg
+from app.evaluation.confidence import half_width
 from app.evaluation.leaderboard import (
     TeamRound,
     aggregate_rounds,
@@ -17,29 +18,25 @@ from app.evaluation.leaderboard import (
     rank_round,
     utility_cost,
 )
+from app.evaluation.tradeoff_board import TradeoffTeam, percent_to_fraction, rank_tradeoff_round
 from app.extensions import db
-from app.models import Attack, Defence, Match, Team, User
+from app.models import Attack, BaselineRun, Defence, Match, SubmissionStatus, Team, User
 from app.services import leaderboard_cache
 from app.services.rounds import latest_defences
 
+SCORINGS = ("original", "tradeoff")
 
-def _round_teams(number: int) -> list[TeamRound]:
-    """The teams of a generated round, from two queries: its matches (with pinned utilities) and their attacks."""
-    attacker, defender = aliased(Team), aliased(Team)
-    matches = db.session.execute(
-        sa.select(
-            Match.id,
-            Match.attacker_team_id,
-            attacker.name,
-            Match.defender_team_id,
-            defender.name,
-            Defence.utility_score,
-        )
-        .join(attacker, attacker.id == Match.attacker_team_id)
-        .join(defender, defender.id == Match.defender_team_id)
-        .join(Defence, Defence.id == Match.defence_id)
-        .where(Match.round == number)
-    ).all()
+
+def scoring() -> str:
+    """The scoring mode of the leaderboards (LEADERBOARD_SCORING): `original` or `tradeoff`."""
+    mode = current_app.config.get("LEADERBOARD_SCORING") or "original"
+    if mode not in SCORINGS:
+        raise ValueError(f"LEADERBOARD_SCORING must be one of {', '.join(SCORINGS)}, got {mode!r}")
+    return mode
+
+
+def _latest_attacks(number: int) -> dict[int, tuple[float, dict | None]]:
+    """Each match's counted attack in the round: match id -> (ROC-AUC, intervals)."""
     # A match's latest attack is the one from the last uploaded submission, not the last to finish scoring.
     latest = (
         sa.select(Attack.match_id, sa.func.max(Attack.submission_id).label("submission_id"))
@@ -47,37 +44,114 @@ def _round_teams(number: int) -> list[TeamRound]:
         .where(Match.round == number)
         .group_by(Attack.match_id)
     ).subquery()
-    auc = dict(
-        db.session.execute(
-            sa.select(Attack.match_id, Attack.roc_auc).join(
-                latest,
-                sa.and_(Attack.match_id == latest.c.match_id, Attack.submission_id == latest.c.submission_id),
-            )
-        ).all()
-    )
+    rows = db.session.execute(
+        sa.select(Attack.match_id, Attack.roc_auc, Attack.intervals).join(
+            latest,
+            sa.and_(Attack.match_id == latest.c.match_id, Attack.submission_id == latest.c.submission_id),
+        )
+    ).all()
+    return {match_id: (auc, intervals) for match_id, auc, intervals in rows}
+
+
+def _round_matches(number: int) -> list:
+    attacker, defender = aliased(Team), aliased(Team)
+    return db.session.execute(
+        sa.select(
+            Match.id,
+            Match.attacker_team_id,
+            attacker.name,
+            Match.defender_team_id,
+            defender.name,
+            Defence.utility_score,
+            Defence.id,
+            Defence.overheads,
+        )
+        .join(attacker, attacker.id == Match.attacker_team_id)
+        .join(defender, defender.id == Match.defender_team_id)
+        .join(Defence, Defence.id == Match.defence_id)
+        .where(Match.round == number)
+        .order_by(Match.id)
+    ).all()
+
+
+def _baselines(defence_ids) -> dict[int, tuple[float, dict | None]]:
+    """Succeeded baseline estimates of these defences: defence id -> (ROC-AUC, intervals)."""
+    ids = list(defence_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(BaselineRun.defence_id, BaselineRun.roc_auc, BaselineRun.intervals).where(
+            BaselineRun.defence_id.in_(ids), BaselineRun.status == SubmissionStatus.SUCCEEDED
+        )
+    ).all()
+    return {defence_id: (auc, intervals) for defence_id, auc, intervals in rows}
+
+
+def _round_teams(number: int, matches: list | None = None, attacks: dict | None = None) -> list[TeamRound]:
+    """The teams of a generated round, from two queries: its matches (with pinned utilities) and their attacks."""
+    matches = _round_matches(number) if matches is None else matches
+    attacks = _latest_attacks(number) if attacks is None else attacks
     teams: dict[int, TeamRound] = {}
 
     def team(team_id: int, name: str) -> TeamRound:
         return teams.setdefault(team_id, TeamRound(team_id, name, None, [], 0, []))
 
-    for match_id, attacker_id, attacker_name, defender_id, defender_name, utility in matches:
+    for match_id, attacker_id, attacker_name, defender_id, defender_name, utility, _, _ in matches:
         att = team(attacker_id, attacker_name)
         att.nb_matches_as_attacker += 1
         dfn = team(defender_id, defender_name)
         dfn.utility_score = utility
-        if match_id in auc:
-            att.attack_aucs.append(auc[match_id])
-            dfn.leakage_aucs.append(auc[match_id])
+        if match_id in attacks:
+            auc, intervals = attacks[match_id]
+            att.attack_aucs.append(auc)
+            dfn.leakage_aucs.append(auc)
+            att.attack_half_widths.append(half_width(intervals, "roc_auc"))
+            dfn.leakage_half_widths.append(half_width(intervals, "roc_auc"))
     return list(teams.values())
 
 
-def _preview_teams() -> list[TeamRound]:
-    """Before a round exists: every student team with the utility of its latest successful defence."""
+def _overheads(overheads: dict | None) -> tuple[float | None, float | None]:
+    """(total bandwidth, time) overheads as fractions, from Defence.overheads in percent."""
+    overheads = overheads or {}
+    return percent_to_fraction(overheads.get("bandwidth_total")), percent_to_fraction(overheads.get("time"))
+
+
+def _tradeoff_teams(matches: list, attacks: dict) -> list[TradeoffTeam]:
+    """The teams of a generated round as the tradeoff mode needs them (leakage, baseline, overheads)."""
+    baselines = _baselines({m[6] for m in matches})
+    teams: dict[int, TradeoffTeam] = {}
+
+    def team(team_id: int, name: str) -> TradeoffTeam:
+        return teams.setdefault(team_id, TradeoffTeam(team_id, name, False, [], []))
+
+    for match_id, attacker_id, attacker_name, defender_id, defender_name, _, defence_id, overheads in matches:
+        auc, intervals = attacks.get(match_id, (None, None))
+        att = team(attacker_id, attacker_name)
+        att.match_aucs.append(auc)
+        att.match_half_widths.append(half_width(intervals, "roc_auc"))
+        dfn = team(defender_id, defender_name)
+        dfn.has_defence = True
+        dfn.bandwidth_overhead, dfn.time_overhead = _overheads(overheads)
+        if defence_id in baselines:
+            dfn.baseline_auc = baselines[defence_id][0]
+            dfn.baseline_half_width = half_width(baselines[defence_id][1], "roc_auc")
+        if auc is not None:
+            dfn.attacker_aucs.append(auc)
+            dfn.attacker_half_widths.append(half_width(intervals, "roc_auc"))
+    return list(teams.values())
+
+
+def _student_teams() -> list:
     admin_teams = sa.select(User.team_id).where(User.is_admin, User.team_id.is_not(None))
-    teams = db.session.execute(sa.select(Team.id, Team.name).where(Team.id.not_in(admin_teams))).all()
-    defences = latest_defences()
+    return db.session.execute(sa.select(Team.id, Team.name).where(Team.id.not_in(admin_teams))).all()
+
+
+def _preview_teams(defences: dict[int, Defence] | None = None) -> list[TeamRound]:
+    """Before a round exists: every student team with the utility of its latest successful defence."""
+    defences = latest_defences() if defences is None else defences
     return [
-        TeamRound(tid, name, defences[tid].utility_score if tid in defences else None, [], 0, []) for tid, name in teams
+        TeamRound(tid, name, defences[tid].utility_score if tid in defences else None, [], 0, [])
+        for tid, name in _student_teams()
     ]
 
 
@@ -102,13 +176,41 @@ def _pinned_overheads(number: int) -> dict[int, dict]:
     return {team_id: overheads for team_id, overheads in rows if overheads}
 
 
-def _plot(rows: list[dict], title: str, axis: str = "utility", overheads: dict[int, dict] | None = None):
-    """The trade-off SVG and its points: x is the utility cost, or the bandwidth overhead (%) with axis="overhead"."""
+def _preview_tradeoff_teams(defences: dict[int, Defence]) -> list[TradeoffTeam]:
+    """Before a round exists: every student team's latest defence, its leakage the baseline's."""
+    baselines = _baselines(d.id for d in defences.values())
+    teams = []
+    for tid, name in _student_teams():
+        defence = defences.get(tid)
+        team = TradeoffTeam(tid, name, defence is not None, [], [])
+        if defence is not None:
+            team.bandwidth_overhead, team.time_overhead = _overheads(defence.overheads)
+            if defence.id in baselines:
+                team.baseline_auc = baselines[defence.id][0]
+                team.baseline_half_width = half_width(baselines[defence.id][1], "roc_auc")
+        teams.append(team)
+    return teams
+
+
+def _plot(
+    rows: list[dict],
+    title: str,
+    baseline_aucs: dict[int, float],
+    axis: str = "utility",
+    overheads: dict[int, dict] | None = None,
+) -> tuple[str, list[dict]]:
+    """Every defence as a point: the attackers' mean ROC-AUC, or the baseline's until an attacker scores; x is the
+    utility cost, or the bandwidth overhead (%) with axis="overhead"."""
     points = []
     for r in rows:
-        if not r["utility_score"] or r["privacy_leakage"] is None:
+        if not r["utility_score"]:
             continue
-        point = {"name": r["team_name"], "leakage": r["privacy_leakage"]}
+        leakage, estimate = r["privacy_leakage"], False
+        if leakage is None and r["team_id"] in baseline_aucs:
+            leakage, estimate = baseline_aucs[r["team_id"]], True
+        if leakage is None:
+            continue
+        point = {"name": r["team_name"], "leakage": leakage}
         if axis == "overhead":
             measured = (overheads or {}).get(r["team_id"]) or {}
             if measured.get("bandwidth_total") is None:
@@ -116,6 +218,8 @@ def _plot(rows: list[dict], title: str, axis: str = "utility", overheads: dict[i
             point.update(cost=measured["bandwidth_total"], time=measured.get("time"))
         else:
             point["cost"] = utility_cost(r["utility_score"])
+        point["estimate"] = estimate
+        point["baseline"] = baseline_aucs.get(r["team_id"])
         points.append(point)
     front = set(pareto_front([(p["cost"], p["leakage"]) for p in points]))
     for i, p in enumerate(points):
@@ -144,16 +248,44 @@ def _generated(number: int) -> bool:
     return db.session.scalar(sa.select(sa.func.count(Match.id)).where(Match.round == number)) > 0
 
 
-def _round_data(number: int, axis: str = "utility") -> dict:
+def _ranked(number: int, mode: str) -> tuple[bool, list[dict], dict[int, float]]:
+    """Whether the round is generated, its rows in the mode's order, and its defences' baseline ROC-AUCs by team.
+
+    In the tradeoff mode a row holds the tradeoff columns (rank and score of that mode) and, for the plot, the
+    exports and the dashboard, the original columns (utility score, attack performance, privacy leakage).
+    """
     generated = _generated(number)
-    rows = [r.to_dict() for r in rank_round(_round_teams(number) if generated else _preview_teams())]
+    if generated:
+        matches, attacks = _round_matches(number), _latest_attacks(number)
+        original = rank_round(_round_teams(number, matches, attacks))
+        defence_of = {m[3]: m[6] for m in matches}
+        tradeoff = (lambda: _tradeoff_teams(matches, attacks)) if mode == "tradeoff" else None
+    else:
+        defences = latest_defences()
+        original = rank_round(_preview_teams(defences))
+        defence_of = {tid: d.id for tid, d in defences.items()}
+        tradeoff = (lambda: _preview_tradeoff_teams(defences)) if mode == "tradeoff" else None
+    baselines = _baselines(defence_of.values())
+    baseline_aucs = {tid: baselines[did][0] for tid, did in defence_of.items() if did in baselines}
+    rows = [r.to_dict() for r in original]
+    if tradeoff is not None:
+        by_team = {r["team_id"]: r for r in rows}
+        rows = [{**by_team[r.team_id], **r.to_dict()} for r in rank_tradeoff_round(tradeoff())]
+    for row in rows:
+        row["baseline_roc_auc"] = baseline_aucs.get(row["team_id"])
+    return generated, rows, baseline_aucs
+
+
+def _round_data(number: int, mode: str, axis: str = "utility") -> dict:
+    generated, rows, baseline_aucs = _ranked(number, mode)
     if axis == "overhead":
         title = f"Round {number}: bandwidth overhead against privacy leakage"
-        svg, points = _plot(rows, title, axis, _pinned_overheads(number))
+        svg, points = _plot(rows, title, baseline_aucs, axis, _pinned_overheads(number))
     else:
-        svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage")
+        svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage", baseline_aucs)
     return {
         "round": number,
+        "scoring": mode,
         "generated": generated,
         "rows": rows,
         "plot_svg": svg,
@@ -162,40 +294,52 @@ def _round_data(number: int, axis: str = "utility") -> dict:
     }
 
 
-def _overall_data(last_round: int, how: str) -> dict:
-    per_round = {n: rank_round(_round_teams(n)) for n in range(1, last_round + 1)}
+def _overall_data(last_round: int, how: str, mode: str) -> dict:
+    per_round = {}
+    for n in range(1, last_round + 1):
+        per_round[n] = [_Scored(r["team_id"], r["team_name"], r["score"]) for r in _ranked(n, mode)[1]]
     rows = [r.to_dict() for r in aggregate_rounds(per_round, how)]
-    return {"aggregation": how, "rounds": list(per_round), "rows": rows}
+    return {"aggregation": how, "scoring": mode, "rounds": list(per_round), "rows": rows}
+
+
+class _Scored:
+    """What aggregate_rounds reads of a round's row, in either scoring mode."""
+
+    def __init__(self, team_id: int, team_name: str, score: float | None) -> None:
+        self.team_id, self.team_name, self.score = team_id, team_name, score
 
 
 def round_board(number: int) -> dict:
-    """The leaderboard of one round, cached: rows (rank, team, utility, attack performance, score, leakage,
-    messages), and the trade-off plot (SVG) with its data. Round 0, or a round not generated yet, previews the
-    utilities."""
-    key = f"round:{number}"
-    return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(_round_data(number)).encode()))
+    """The leaderboard of one round in the LEADERBOARD_SCORING mode, cached: rows (rank, team, the mode's columns,
+    score, messages), and the trade-off plot (SVG) with its data. Round 0, or a round not generated yet, previews
+    the latest defences. The cache key holds the mode: changing it recomputes the boards."""
+    mode = scoring()
+    key = f"round:{mode}:{number}"
+    return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(_round_data(number, mode)).encode()))
 
 
 def round_html(number: int, render: Callable[[dict], str], axis: str = "utility") -> str:
     """render(board) of one round, cached: the page's body is the same for everyone, rendered once per period.
 
     `axis` picks the trade-off plot's horizontal axis (one of AXES): the utility cost or the bandwidth overhead.
+    The cache key holds the scoring mode and the axis.
     """
-    key = f"html:round:{number}" if axis == "utility" else f"html:round:{number}:{axis}"
-    return leaderboard_cache.get_or_compute(key, lambda: render(_round_data(number, axis)).encode()).decode()
+    mode = scoring()
+    key = f"html:round:{mode}:{number}:{axis}"
+    return leaderboard_cache.get_or_compute(key, lambda: render(_round_data(number, mode, axis)).encode()).decode()
 
 
 def overall_board(last_round: int) -> dict:
     """Rounds 1..last_round combined by LEADERBOARD_AGGREGATION (sum, mean or best of each team's scores), cached."""
-    how = current_app.config["LEADERBOARD_AGGREGATION"]
-    key = f"overall:{how}:{last_round}"
+    how, mode = current_app.config["LEADERBOARD_AGGREGATION"], scoring()
+    key = f"overall:{mode}:{how}:{last_round}"
     return json.loads(
-        leaderboard_cache.get_or_compute(key, lambda: json.dumps(_overall_data(last_round, how)).encode())
+        leaderboard_cache.get_or_compute(key, lambda: json.dumps(_overall_data(last_round, how, mode)).encode())
     )
 
 
 def overall_html(last_round: int, render: Callable[[dict], str]) -> str:
     """render(board) of the overall leaderboard, cached like round_html."""
-    how = current_app.config["LEADERBOARD_AGGREGATION"]
-    key = f"html:overall:{how}:{last_round}"
-    return leaderboard_cache.get_or_compute(key, lambda: render(_overall_data(last_round, how)).encode()).decode()
+    how, mode = current_app.config["LEADERBOARD_AGGREGATION"], scoring()
+    key = f"html:overall:{mode}:{how}:{last_round}"
+    return leaderboard_cache.get_or_compute(key, lambda: render(_overall_data(last_round, how, mode)).encode()).decode()

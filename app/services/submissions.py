@@ -7,7 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Submission, Team, User
+from app.models import Submission, SubmissionKind, Team, User
+from app.services import baseline
 
 
 def visible_submission(submission_id: int, user: User) -> Submission | None:
@@ -46,4 +47,8 @@ def submission_as_dict(submission: Submission) -> dict[str, Any]:
         "size": submission.size,
         "sha256": submission.sha256,
         "round": submission.round,
+        # The privacy estimate of an accepted defence (None otherwise); see baseline.as_dict.
+        "baseline": (
+            baseline.as_dict(baseline.for_submission(submission)) if submission.kind is SubmissionKind.DEFENCE else None
+        ),
     }

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Attack, Defence, Match, Team
+from app.models import Attack, BaselineRun, Defence, Match, Team
+from app.services.baseline import latest_baselines
 
 
 @dataclass
@@ -22,6 +23,7 @@ class TeamOverview:
     defences: list[Defence] = field(default_factory=list)
     as_attacker: list[MatchLine] = field(default_factory=list)
     as_defender: list[MatchLine] = field(default_factory=list)
+    baselines: dict[int, BaselineRun] = field(default_factory=dict)  # privacy estimate by defence id
 
 
 def latest_attacks(match_ids: list[int]) -> dict[int, Attack]:
@@ -47,7 +49,7 @@ def team_overview(team: Team) -> TeamOverview:
         )
     )
     attacks = latest_attacks([m.id for m in matches])
-    overview = TeamOverview(defences=defences)
+    overview = TeamOverview(defences=defences, baselines=latest_baselines([d.id for d in defences]))
     for m in matches:
         line = MatchLine(m, attacks.get(m.id))
         (overview.as_attacker if m.attacker_team_id == team.id else overview.as_defender).append(line)

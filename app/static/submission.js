@@ -1,10 +1,14 @@
-// Live status of a submission: poll the API until the evaluation finishes, then reload to show the results.
+// Live status of a submission: poll the API until the evaluation (and, for an accepted defence, the baseline
+// attack's privacy estimate) finishes, then reload to show the results.
 (function () {
   const card = document.getElementById("submission");
   if (!card) return;
   const url = card.dataset.statusUrl;
+  const pageStatus = card.dataset.status;
+  const pageBaseline = card.dataset.baseline || "";
   const statusEl = document.getElementById("status");
   const progressEl = document.getElementById("progress");
+  const finished = (status) => status === "succeeded" || status === "failed";
   let delay = 1000;
   async function poll() {
     try {
@@ -14,10 +18,16 @@
         statusEl.textContent = data.status;
         statusEl.className = "status status-" + data.status;
         progressEl.textContent = data.progress ? "(" + data.progress + ")" : "";
-        if (data.status === "succeeded" || data.status === "failed") {
+        const baseline = data.baseline ? data.baseline.status : "";
+        if (finished(data.status) && !finished(pageStatus)) {
           window.location.reload();
           return;
         }
+        if (finished(baseline) && baseline !== pageBaseline) {
+          window.location.reload();  // the privacy estimate is ready
+          return;
+        }
+        if (finished(data.status) && (baseline === "" || finished(baseline))) return;
       }
     } catch (e) { /* network blip: try again later */ }
     delay = Math.min(delay * 1.3, 5000);

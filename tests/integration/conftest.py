@@ -58,11 +58,12 @@ class LiveStack:
     mailbox: MailBox
     worker: subprocess.Popen | None = None
     worker_log: Path | None = None
+    baseline_worker: subprocess.Popen | None = None
+    baseline_log: Path | None = None
     extra: dict = field(default_factory=dict)
 
-    def start_worker(self) -> None:
-        self.worker_log = self.base / f"worker-{time.monotonic_ns()}.log"
-        self.worker = subprocess.Popen(
+    def _celery_worker(self, queue: str, name: str, log: Path) -> subprocess.Popen:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -70,20 +71,31 @@ class LiveStack:
                 "-A",
                 "srs.celery",
                 "worker",
+                "--queues",
+                queue,
                 "--pool=prefork",
                 "--concurrency=1",
                 "--loglevel=info",
                 "--without-gossip",
                 "--without-mingle",
                 "--hostname",
-                f"test-{os.getpid()}@%h",
+                f"{name}-{os.getpid()}@%h",
             ],
             cwd=ROOT,
             env=self.env,
-            stdout=self.worker_log.open("wb"),
+            stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def start_worker(self) -> None:
+        """Start the worker of the main queue and, unless it runs, the baseline attack's worker (as run-srs.sh)."""
+        queue = self.env["CELERY_TASK_QUEUE"]
+        if self.baseline_worker is None or self.baseline_worker.poll() is not None:
+            self.baseline_log = self.base / f"baseline-worker-{time.monotonic_ns()}.log"
+            self.baseline_worker = self._celery_worker(queue + ".baseline", "baseline", self.baseline_log)
+        self.worker_log = self.base / f"worker-{time.monotonic_ns()}.log"
+        self.worker = self._celery_worker(queue, "test", self.worker_log)
         try:
             self.call("srs.competition_state", timeout=60)
         except Exception as exc:  # pragma: no cover - diagnostic path
@@ -94,17 +106,26 @@ class LiveStack:
         return self.app.extensions["celery"].send_task(task_name, args=list(args)).get(timeout=timeout)
 
     def stop_worker(self) -> None:
-        if self.worker and self.worker.poll() is None:
-            os.killpg(self.worker.pid, signal.SIGTERM)
-            try:
-                self.worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
-                self.worker.wait()
+        """Stop the main queue's worker (the baseline worker keeps running: see stop_baseline_worker)."""
+        _stop(self.worker)
         self.worker = None
+
+    def stop_baseline_worker(self) -> None:
+        _stop(self.baseline_worker)
+        self.baseline_worker = None
 
     def worker_output(self) -> str:
         return self.worker_log.read_text(errors="replace") if self.worker_log else ""
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _database_urls() -> list[str]:
@@ -188,6 +209,7 @@ def live_stack(request, tmp_path_factory):
     stack.start_worker()
     yield stack
     stack.stop_worker()
+    stack.stop_baseline_worker()
     ctx.pop()
     controller.stop()
     with app.app_context():

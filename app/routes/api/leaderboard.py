@@ -19,6 +19,19 @@ ROW_FIELDS = (
     "attacks_done",
     "attacks_expected",
     "messages",
+    "attack_performance_pm",
+    "privacy_leakage_pm",
+    "baseline_roc_auc",
+)
+# LEADERBOARD_SCORING=tradeoff: rank and score are that mode's; the original columns stay for comparison.
+TRADEOFF_FIELDS = (
+    "attack_score",
+    "attack_score_pm",
+    "defence_score",
+    "leakage",
+    "leakage_pm",
+    "leakage_source",
+    "cost_factor",
 )
 
 
@@ -32,8 +45,9 @@ def get_leaderboard():
     except leaderboard.NoSuchRound as exc:
         abort(404, str(exc))
     board = leaderboard.round_board(number)
-    rows = [{k: r[k] for k in ROW_FIELDS} for r in board["rows"]]
-    return jsonify(round=number, generated=board["generated"], rows=rows)
+    fields = ROW_FIELDS + (TRADEOFF_FIELDS if board["scoring"] == "tradeoff" else ())
+    rows = [{k: r[k] for k in fields} for r in board["rows"]]
+    return jsonify(round=number, scoring=board["scoring"], generated=board["generated"], rows=rows)
 
 
 @bp.get("/leaderboard/overall")

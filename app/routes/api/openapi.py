@@ -67,6 +67,23 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "size": {**i, **null},
         "sha256": {**s, **null},
         "round": i,
+        "baseline": {
+            "type": "object",
+            **null,
+            "description": "an accepted defence's privacy estimate: the platform's baseline attack on its own sets "
+            "(a lower bound: real attackers may do better); null for attacks and refused defences",
+            "properties": {
+                "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+                "accuracy": {**n, **null},
+                "top5_accuracy": {**n, **null},
+                "roc_auc": {**n, **null},
+                "intervals": {"type": "object", **null, "description": "95 % bootstrap intervals per score"},
+                "nb_test_captures": {**i, **null},
+                "seconds": {**n, **null},
+                "finished_at": {**s, "format": "date-time", **null},
+                "lower_bound": b,
+            },
+        },
     }
     row = {
         "rank": i,
@@ -74,7 +91,17 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "team_name": s,
         "utility_score": {**n, **null},
         "attack_performance": {**n, **null},
-        "score": {**n, **null},
+        "score": {**n, **null, "description": "the round score of the LEADERBOARD_SCORING mode"},
+        "attack_performance_pm": {**n, **null, "description": "± half-width of an approximate 95 % interval"},
+        "privacy_leakage_pm": {**n, **null, "description": "± half-width of an approximate 95 % interval"},
+        "baseline_roc_auc": {**n, **null, "description": "the baseline attack's ROC-AUC on the team's defence"},
+        "attack_score": {**n, **null, "description": "tradeoff mode: mean advantage 2 × (ROC-AUC − 0.5)"},
+        "attack_score_pm": {**n, **null},
+        "defence_score": {**n, **null, "description": "tradeoff mode: (1 − leakage) × cost factor"},
+        "leakage": {**n, **null, "description": "tradeoff mode: best attacker's advantage (else the baseline's)"},
+        "leakage_pm": {**n, **null},
+        "leakage_source": {"type": "string", "enum": ["attackers", "baseline"], **null},
+        "cost_factor": {**n, **null, "description": "tradeoff mode: 1 / (1 + bandwidth + time overheads)"},
     }
     return {
         "Error": obj({"error": {**s, "description": "short code"}, "message": {**s, "description": "what to do"}}),
@@ -143,6 +170,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "Leaderboard": obj(
             {
                 "round": i,
+                "scoring": {"type": "string", "enum": ["original", "tradeoff"]},
                 "generated": {**s, **null},
                 "rows": {"type": "array", "items": obj(row, list(row)[:3])},
             }
@@ -183,6 +211,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "OverallLeaderboard": obj(
             {
                 "aggregation": {"type": "string", "enum": ["sum", "mean", "best"]},
+                "scoring": {"type": "string", "enum": ["original", "tradeoff"]},
                 "rounds": {"type": "array", "items": i},
                 "rows": {"type": "array", "items": {"type": "object"}},
             }
