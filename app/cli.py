@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from app.services import accounts, exports, lifecycle, maintenance
+from app.services import accounts, exports, lifecycle, maintenance, rounds
 
 
 def init_app(app: Flask) -> None:
@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
         flush_db,
         sweep_submissions,
         export,
+        close_round,
     ):
         app.cli.add_command(command)
 
@@ -97,3 +98,14 @@ def export(name: str, number: int | None, output: str | None) -> None:
     with open(output, "w", newline="", encoding="utf-8") as out:
         out.write(table.as_csv())
     click.echo(f"{len(table.rows)} rows written to {output}.", err=True)
+
+
+@click.command("close-round")
+@click.argument("number", type=int)
+def close_round(number: int) -> None:
+    """Close round NUMBER: publish its full scores and mail them to its teams."""
+    try:
+        rounds.close_round(number)
+    except (rounds.NoSuchRound, rounds.RoundConflict) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Round {number} is closed: its full scores are published.")

@@ -207,6 +207,12 @@ class Round(db.Model):
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seed: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the round ends (the next one is generated, or staff close it): its full scores are published.
+    closed_at: Mapped[datetime | None]
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
 
 
 class Match(db.Model):
@@ -228,12 +234,17 @@ class Match(db.Model):
 class Attack(db.Model):
     """The scores of one attack upload against one match; the latest one of a match counts."""
 
+    SCORE_NAMES = ("accuracy", "top5_accuracy", "roc_auc")
+
     id: Mapped[int] = mapped_column(primary_key=True)
     match_id: Mapped[int] = mapped_column(sa.ForeignKey("match.id"), index=True)
     submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submission.id"), index=True)
     accuracy: Mapped[float]
     top5_accuracy: Mapped[float]
     roc_auc: Mapped[float]
+    # Scores on the test set's public subset ({accuracy, top5_accuracy, roc_auc}): the only ones shown while
+    # the round is open. The columns above are the full scores, published when it closes.
+    public_scores: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     match: Mapped[Match] = relationship()

@@ -9,7 +9,7 @@ from app.extensions import db
 from app.forms import ConfirmForm
 from app.models import Submission, User
 from app.routes.access import staff_required
-from app.services import dashboard, exports, password_reset
+from app.services import dashboard, exports, password_reset, scores
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 
@@ -48,7 +48,12 @@ def submissions():
 def submission(submission_id: int):
     """One submission with its checks, timings, attempts, error and stored files."""
     found = db.get_or_404(Submission, submission_id, description="There is no such submission.")
-    return render_template("dashboard/submission.html", submission=found, files=dashboard.submission_files(found))
+    return render_template(
+        "dashboard/submission.html",
+        submission=found,
+        files=dashboard.submission_files(found),
+        score_view=scores.score_view(found, staff=True),
+    )
 
 
 @bp.route("/submissions/<int:submission_id>/files/<which>")

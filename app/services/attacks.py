@@ -15,7 +15,7 @@ from app.evaluation.attack import score_attack
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Attack, Match, Submission, SubmissionKind, User
-from app.services import competition, lifecycle, uploads
+from app.services import competition, lifecycle, scores, uploads
 from app.storage import get_storage, scratch_dir
 
 
@@ -38,6 +38,11 @@ def submit(user: User, upload) -> Submission:
     """
     uploads.check_may_upload(SubmissionKind.ATTACK, user)
     round_number = competition.get_state().current_round
+    if scores.is_closed(round_number):
+        # Its full scores are published: one more upload would read hidden labels off them.
+        raise uploads.UploadRefused(
+            409, "round_closed", f"Round {round_number} is closed: attacks open again with the next round."
+        )
     if not targets(user.team_id, round_number):
         raise uploads.UploadRefused(
             409, "no_target", f"Your team has no target in round {round_number}: there is nothing to attack."
@@ -110,6 +115,7 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
             nb_classes=current_app.config["NB_CLASSES"],
             max_uncompressed_bytes=current_app.config["MAX_UNCOMPRESSED_BYTES"],
         )
+    public = result.public_scores
     attacks = [
         Attack(
             match_id=matches[team_id].id,
@@ -117,14 +123,27 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
             accuracy=score.accuracy,
             top5_accuracy=score.top5_accuracy,
             roc_auc=score.roc_auc,
+            public_scores={name: getattr(public[team_id], name) for name in Attack.SCORE_NAMES}
+            if team_id in public
+            else None,
         )
         for team_id, score in result.scores.items()
     ]
+    # Only the public-subset scores are recorded with the submission (what students read while the round is
+    # open); the full scores live in the Attack rows and are shown once the round closes (services/scores.py).
     results = {
         "checks": [c.to_dict() for c in result.checks],
         "scores": [
-            {**score.to_dict(), "team_name": matches[team_id].defender.name}
+            _public_row(team_id, public.get(team_id), score.nb_captures, matches)
             for team_id, score in sorted(result.scores.items())
         ],
     }
     return results, attacks
+
+
+def _public_row(team_id: int, public, nb_test_captures: int, matches: dict[int, Match]) -> dict[str, Any]:
+    """A target's public-subset scores (all None when its set has no public subset: shown when the round closes)."""
+    row = {"team_id": team_id, "team_name": matches[team_id].defender.name, "subset": scores.PUBLIC}
+    row.update({name: getattr(public, name) if public else None for name in Attack.SCORE_NAMES})
+    row.update(nb_captures=public.nb_captures if public else None, nb_test_captures=nb_test_captures)
+    return row

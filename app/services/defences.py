@@ -35,6 +35,7 @@ def defence_settings(config: dict) -> DefenceSettings:
         nb_traces_to_classify=config["NB_TRACES_TO_CLASSIFY"],
         columns=tuple(config["DEFENCE_COLUMNS"]),
         max_uncompressed_bytes=config["MAX_UNCOMPRESSED_BYTES"],
+        public_score_fraction=config["PUBLIC_SCORE_FRACTION"],
     )
 
 

@@ -19,12 +19,16 @@ from app.evaluation.leaderboard import (
 )
 from app.extensions import db
 from app.models import Attack, Defence, Match, Team, User
-from app.services import leaderboard_cache
+from app.services import leaderboard_cache, scores
 from app.services.rounds import latest_defences
 
 
-def _round_teams(number: int) -> list[TeamRound]:
-    """The teams of a generated round, from two queries: its matches (with pinned utilities) and their attacks."""
+def _round_teams(number: int, public: bool) -> list[TeamRound]:
+    """The teams of a generated round, from two queries: its matches (with pinned utilities) and their attacks.
+
+    With `public` (the round is open) attacks count with their public-subset ROC-AUC, and an attack without one
+    counts as not done; otherwise with the full ROC-AUC.
+    """
     attacker, defender = aliased(Team), aliased(Team)
     matches = db.session.execute(
         sa.select(
@@ -47,14 +51,16 @@ def _round_teams(number: int) -> list[TeamRound]:
         .where(Match.round == number)
         .group_by(Attack.match_id)
     ).subquery()
-    auc = dict(
-        db.session.execute(
-            sa.select(Attack.match_id, Attack.roc_auc).join(
-                latest,
-                sa.and_(Attack.match_id == latest.c.match_id, Attack.submission_id == latest.c.submission_id),
-            )
-        ).all()
-    )
+    counted = db.session.execute(
+        sa.select(Attack.match_id, Attack.roc_auc, Attack.public_scores).join(
+            latest,
+            sa.and_(Attack.match_id == latest.c.match_id, Attack.submission_id == latest.c.submission_id),
+        )
+    ).all()
+    if public:
+        auc = {m: p.get("roc_auc") for m, _, p in counted if p and p.get("roc_auc") is not None}
+    else:
+        auc = {m: full for m, full, _ in counted}
     teams: dict[int, TeamRound] = {}
 
     def team(team_id: int, name: str) -> TeamRound:
@@ -110,37 +116,55 @@ def board_round(requested: int | None, current: int) -> int:
     return number
 
 
-def _round_data(number: int) -> dict:
+def _subset(number: int) -> str:
+    """'full' for a closed round, 'public' otherwise: part of every cache key, so that a board computed just
+    before a round closes is never served after it (nor the reverse)."""
+    return scores.FULL if scores.is_closed(number) else scores.PUBLIC
+
+
+def _round_data(number: int, subset: str) -> dict:
     generated = db.session.scalar(sa.select(sa.func.count(Match.id)).where(Match.round == number)) > 0
-    rows = [r.to_dict() for r in rank_round(_round_teams(number) if generated else _preview_teams())]
+    public = subset == scores.PUBLIC
+    rows = [r.to_dict() for r in rank_round(_round_teams(number, public) if generated else _preview_teams())]
     svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage")
-    return {"round": number, "generated": generated, "rows": rows, "plot_svg": svg, "plot_points": points}
+    return {
+        "round": number,
+        "generated": generated,
+        "public_subset": generated and public,
+        "rows": rows,
+        "plot_svg": svg,
+        "plot_points": points,
+    }
 
 
 def _overall_data(last_round: int, how: str) -> dict:
-    per_round = {n: rank_round(_round_teams(n)) for n in range(1, last_round + 1)}
+    closed = scores.closed_rounds()
+    per_round = {n: rank_round(_round_teams(n, n not in closed)) for n in range(1, last_round + 1)}
     rows = [r.to_dict() for r in aggregate_rounds(per_round, how)]
-    return {"aggregation": how, "rounds": list(per_round), "rows": rows}
+    open_rounds = [n for n in per_round if n not in closed]
+    return {"aggregation": how, "rounds": list(per_round), "public_subset_rounds": open_rounds, "rows": rows}
 
 
 def round_board(number: int) -> dict:
     """The leaderboard of one round, cached: rows (rank, team, utility, attack performance, score, leakage,
     messages), and the trade-off plot (SVG) with its data. Round 0, or a round not generated yet, previews the
-    utilities."""
-    key = f"round:{number}"
-    return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(_round_data(number)).encode()))
+    utilities. While the round is open, attacks count with their public-subset scores (`public_subset`)."""
+    subset = _subset(number)
+    key = f"round:{number}:{subset}"
+    return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(_round_data(number, subset)).encode()))
 
 
 def round_html(number: int, render: Callable[[dict], str]) -> str:
     """render(board) of one round, cached: the page's body is the same for everyone, rendered once per period."""
-    key = f"html:round:{number}"
-    return leaderboard_cache.get_or_compute(key, lambda: render(_round_data(number)).encode()).decode()
+    subset = _subset(number)
+    key = f"html:round:{number}:{subset}"
+    return leaderboard_cache.get_or_compute(key, lambda: render(_round_data(number, subset)).encode()).decode()
 
 
 def overall_board(last_round: int) -> dict:
     """Rounds 1..last_round combined by LEADERBOARD_AGGREGATION (sum, mean or best of each team's scores), cached."""
     how = current_app.config["LEADERBOARD_AGGREGATION"]
-    key = f"overall:{how}:{last_round}"
+    key = f"overall:{how}:{last_round}:{_subset(last_round)}"
     return json.loads(
         leaderboard_cache.get_or_compute(key, lambda: json.dumps(_overall_data(last_round, how)).encode())
     )
@@ -149,5 +173,5 @@ def overall_board(last_round: int) -> dict:
 def overall_html(last_round: int, render: Callable[[dict], str]) -> str:
     """render(board) of the overall leaderboard, cached like round_html."""
     how = current_app.config["LEADERBOARD_AGGREGATION"]
-    key = f"html:overall:{how}:{last_round}"
+    key = f"html:overall:{how}:{last_round}:{_subset(last_round)}"
     return leaderboard_cache.get_or_compute(key, lambda: render(_overall_data(last_round, how)).encode()).decode()

@@ -33,7 +33,8 @@ def get_leaderboard():
         abort(404, str(exc))
     board = leaderboard.round_board(number)
     rows = [{k: r[k] for k in ROW_FIELDS} for r in board["rows"]]
-    return jsonify(round=number, generated=board["generated"], rows=rows)
+    public = board.get("public_subset", False)
+    return jsonify(round=number, generated=board["generated"], public_subset=public, rows=rows)
 
 
 @bp.get("/leaderboard/overall")
