@@ -228,6 +228,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("api.get_overall_leaderboard", "get"): Operation(
         "All rounds combined (LEADERBOARD_AGGREGATION)", 200, "OverallLeaderboard", (401,), "leaderboard"
     ),
+    ("api.get_export", "get"): Operation(
+        "A staff export as JSON (admin token)",
+        200,
+        None,
+        (401, 403, 404),
+        "exports",
+        "`leaderboard`, `submissions` or `matches` as {name, columns, rows}; a browser session is refused (401).",
+        query={"round": ("integer", "one round only")},
+    ),
     ("api.openapi_document", "get"): Operation("This document", 200, None, (), "meta", auth="none"),
     ("api.docs_page", "get"): Operation(
         "This document as a page", 200, None, (), "meta", auth="none", ok_media="text/html"
