@@ -116,7 +116,7 @@ def celery_init_app(app: Flask) -> Celery:
                     "schedule": app.config["SWEEP_INTERVAL_SECONDS"],
                 },
             },
-            "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack"],
+            "include": ["app.tasks.control", "app.tasks.defence", "app.tasks.attack", "app.tasks.rounds"],
         }
     )
     celery_app.set_default()

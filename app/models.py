@@ -215,6 +215,34 @@ class Round(db.Model):
         return self.closed_at is None
 
 
+class RoundSet(db.Model):
+    """A defence's fresh split for one round (new seed, capture ids and public subset), prepared by a worker.
+
+    A defence pinned again in a later round gets new sets, so that labels learned in one round do not carry
+    over; a match without a RoundSet uses its defence's own sets (the split made when it was accepted).
+    """
+
+    __table_args__ = (sa.UniqueConstraint("round", "defence_id"),)
+
+    PREPARING, READY, FAILED = "preparing", "ready", "failed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round: Mapped[int] = mapped_column(sa.ForeignKey("round.number"), index=True)
+    defence_id: Mapped[int] = mapped_column(sa.ForeignKey("defence.id"))
+    status: Mapped[str] = mapped_column(sa.String(16), default=PREPARING)
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    train_key: Mapped[str | None] = mapped_column(sa.String(255))
+    test_key: Mapped[str | None] = mapped_column(sa.String(255))
+    verification_key: Mapped[str | None] = mapped_column(sa.String(255))
+    train_size: Mapped[int] = mapped_column(default=0)
+    test_size: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    defence: Mapped[Defence] = relationship()
+
+
 class Match(db.Model):
     """Attacker attacks defender in a round, against the defence pinned when the round was generated."""
 

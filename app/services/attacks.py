@@ -15,7 +15,7 @@ from app.evaluation.attack import score_attack
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Attack, Match, Submission, SubmissionKind, User
-from app.services import competition, lifecycle, scores, uploads
+from app.services import competition, lifecycle, round_sets, scores, uploads
 from app.storage import get_storage, scratch_dir
 
 
@@ -27,6 +27,15 @@ def targets(team_id: int, round_number: int) -> list[Match]:
             .where(Match.round == round_number, Match.attacker_team_id == team_id)
             .options(joinedload(Match.defender), joinedload(Match.defence))
             .order_by(Match.defender_team_id)
+        )
+    )
+
+
+def targets_of_defender(team_id: int, round_number: int) -> list[Match]:
+    """The matches in which team defends in this round."""
+    return list(
+        db.session.scalars(
+            sa.select(Match).where(Match.round == round_number, Match.defender_team_id == team_id).order_by(Match.id)
         )
     )
 
@@ -67,11 +76,15 @@ def attack_sets(team_id: int, round_number: int) -> str | None:
     matches = targets(team_id, round_number)
     if not matches:
         return None
+    try:
+        sets = round_sets.sets_of(matches)
+    except round_sets.SetsNotReady as exc:
+        raise uploads.UploadRefused(409, "sets_not_ready", str(exc)) from None
     with scratch_dir("sets-") as work:
         path = work / "sets.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive, ExitStack() as files:
             for m in matches:
-                for suffix, source_key in (("train", m.defence.train_key), ("test", m.defence.test_key)):
+                for suffix, source_key in (("train", sets[m.id].train_key), ("test", sets[m.id].test_key)):
                     source = files.enter_context(storage.open(source_key))
                     with archive.open(f"team_{m.defender_team_id}_{suffix}.csv.zip", "w") as out:
                         shutil.copyfileobj(source, out, 1 << 20)
@@ -103,9 +116,10 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
     matches = {m.defender_team_id: m for m in targets(submission.team_id, submission.round)}
     if not matches:
         raise ValidationError(f"Your team has no target in round {submission.round}: there is nothing to score.")
+    sets = round_sets.sets_of(list(matches.values()))  # ready: the sets were downloaded before
     with ExitStack() as paths:
         verification = {
-            team_id: paths.enter_context(storage.local_path(m.defence.verification_key))
+            team_id: paths.enter_context(storage.local_path(sets[m.id].verification_key))
             for team_id, m in matches.items()
         }
         run.progress("scoring")

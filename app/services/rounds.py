@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased, joinedload
 from app.evaluation.matches import draw_matches
 from app.extensions import db
 from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User, utcnow
-from app.services import competition, mail
+from app.services import competition, mail, round_sets
 from app.services.leaderboard_cache import clear_leaderboard
 from app.services.teams import latest_attacks
 
@@ -79,6 +79,9 @@ def generate_round(number: int, matches_per_team: int) -> list[Match]:
     db.session.flush()  # the round row first: matches reference it
     matches = [Match(round=number, attacker_team_id=a, defender_team_id=d, defence_id=pinned[d]) for a, d in pairs]
     db.session.add_all(matches)
+    # Defences that played before are split anew for this round by the workers; generation only adds rows.
+    fresh_sets = round_sets.plan_sets(number, {m.defence_id for m in matches})
+    db.session.add_all(fresh_sets)
     state.current_round = number
     try:
         db.session.commit()
@@ -86,6 +89,7 @@ def generate_round(number: int, matches_per_team: int) -> list[Match]:
         db.session.rollback()
         raise RoundConflict(f"Round {number} was already generated.") from exc
     clear_leaderboard()
+    round_sets.enqueue(fresh_sets)
     if ended:
         mail_round_results(previous_round)
     return matches
