@@ -99,6 +99,10 @@ def test_round_two_gets_fresh_sets_and_round_one_labels_do_not_score_them(two_ro
     waiting = client.get("/api/v1/attack/sets", headers=headers)
     assert waiting.status_code == 409 and waiting.get_json()["error"] == "sets_not_ready"
     assert "being prepared" in waiting.get_json()["message"]
+    client.post("/login", data={"username": "alice", "password": "secret-pw"})
+    page = client.get("/attack/")
+    assert page.status_code == 200 and 'id="sets-preparing"' in page.get_data(as_text=True)
+    assert client.get("/attack/?download=1").status_code == 409
 
     for round_set in fresh:
         round_sets.prepare(round_set.id)  # what the worker does
