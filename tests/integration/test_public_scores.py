@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from app.extensions import db
 from app.models import Match
 from app.storage import get_storage
 from tests import factories
+from tests.integration.conftest import wait_for
 from tests.integration.helpers import upload, wait_finished, zip_csv
 from tests.integration.test_attack_flow import _submission_id, round_one  # noqa: F401 (a fixture)
 
@@ -50,3 +52,24 @@ def test_public_scores_until_the_round_closes_then_full_ones(stack, round_one): 
     final = alice.get(f"/api/v1/submissions/{result['id']}").get_json()["results"]
     assert final["scores_subset"] == "full" and final["scores"][0]["accuracy"] == pytest.approx(1 / 3)
     assert "0.333" in alice.get("/team/al-bo").get_data(as_text=True)
+
+
+def test_a_defence_playing_again_gets_a_fresh_split_from_the_worker(stack, round_one):  # noqa: F811
+    alice = round_one["clients"]["alice"]
+    target = round_one["carol"].team_id
+    member = f"team_{target}_test.csv.zip"
+
+    def test_ids(response) -> set[int]:
+        data = zipfile.ZipFile(io.BytesIO(response.get_data())).read(member)
+        return set(pd.read_csv(io.BytesIO(data), compression="zip").capture_id)
+
+    first = test_ids(alice.get("/attack/?download=1"))
+    admin = factories.api_token(factories.make_user("generator", admin=True))
+    assert stack.app.test_client().post("/api/v1/rounds", json={"round": 2}, headers=admin).status_code == 201
+
+    def ready():
+        response = alice.get("/attack/?download=1")
+        return response if response.status_code == 200 else None
+
+    second = test_ids(wait_for(ready, timeout=180, interval=0.5, what="round 2's fresh sets"))
+    assert len(second) == 300 and not first & second
