@@ -1,6 +1,7 @@
 """Deployment settings, every one read from the environment (python-dotenv loads .env and .flaskenv)."""
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -29,6 +30,12 @@ def _int(name: str, default: int) -> int:
 def _float(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value not in (None, "") else default
+
+
+def _fraction(name: str, default: float) -> float:
+    """A share written as a decimal (0.25) or a fraction (1/3); its range is checked where it is used."""
+    value = os.environ.get(name)
+    return float(Fraction(value.strip())) if value not in (None, "") else default
 
 
 def _path(name: str, default: str) -> str:
@@ -102,6 +109,9 @@ class Config:
     # Undefended traffic in the defence format that overheads and plausibility are measured against; read once,
     # the first time a worker needs a reference (staff replace it with `flask set-reference` or /admin/reference).
     REFERENCE_TRACES = _path("REFERENCE_TRACES", "attack_defence_test_scripts/test_defence.csv.zip")
+    # While a round is open, attack scores are shown on this share of each test set only (issue 13: no label
+    # oracle); the full scores are published when the round closes.
+    PUBLIC_SCORE_FRACTION = _fraction("PUBLIC_SCORE_FRACTION", 1 / 3)
     LEADERBOARD_CACHE_TIME = _float("LEADERBOARD_CACHE_TIME", 5)
     LEADERBOARD_AGGREGATION = os.environ.get("LEADERBOARD_AGGREGATION") or "sum"
     # `original`: utility × attack performance; `tradeoff`: defence score + attack score (rewards privacy).

@@ -140,6 +140,7 @@ def celery_init_app(app: Flask) -> Celery:
                 "app.tasks.attack",
                 "app.tasks.schedule",
                 "app.tasks.baseline",
+                "app.tasks.rounds",
             ],
         }
     )

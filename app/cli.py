@@ -18,6 +18,7 @@ from app.services import (
     references,
     reruns,
     rescore,
+    rounds,
     set_layout,
 )
 
@@ -36,6 +37,7 @@ def init_app(app: Flask) -> None:
         set_reference,
         rewrite_sets,
         queue_baselines,
+        close_round,
     ):
         app.cli.add_command(command)
 
@@ -214,3 +216,14 @@ def queue_baselines(retry_failed: bool) -> None:
     """Queue the baseline attack for accepted defences that have none (defences accepted before it existed)."""
     count = baseline.queue_missing(retry_failed=retry_failed)
     click.echo(f"Queued {count} baseline attacks.")
+
+
+@click.command("close-round")
+@click.argument("number", type=int)
+def close_round(number: int) -> None:
+    """Close round NUMBER: publish its full scores and mail them to its teams."""
+    try:
+        rounds.close_round(number)
+    except (rounds.NoSuchRound, rounds.RoundConflict) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Round {number} is closed: its full scores are published.")

@@ -262,6 +262,40 @@ class Round(db.Model):
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seed: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the round ends (the next one is generated, or staff close it): its full scores are published.
+    closed_at: Mapped[datetime | None]
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class RoundSet(db.Model):
+    """A defence's fresh split for one round (new seed, capture ids and public subset), prepared by a worker.
+
+    A defence pinned again in a later round gets new sets, so that labels learned in one round do not carry
+    over; a match without a RoundSet uses its defence's own sets (the split made when it was accepted).
+    """
+
+    __table_args__ = (sa.UniqueConstraint("round", "defence_id"),)
+
+    PREPARING, READY, FAILED = "preparing", "ready", "failed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round: Mapped[int] = mapped_column(sa.ForeignKey("round.number"), index=True)
+    defence_id: Mapped[int] = mapped_column(sa.ForeignKey("defence.id"))
+    status: Mapped[str] = mapped_column(sa.String(16), default=PREPARING)
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    train_key: Mapped[str | None] = mapped_column(sa.String(255))
+    test_key: Mapped[str | None] = mapped_column(sa.String(255))
+    verification_key: Mapped[str | None] = mapped_column(sa.String(255))
+    train_size: Mapped[int] = mapped_column(default=0)
+    test_size: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    defence: Mapped[Defence] = relationship()
 
 
 class Match(db.Model):
@@ -283,6 +317,8 @@ class Match(db.Model):
 class Attack(db.Model):
     """The scores of one attack upload against one match; the latest one of a match counts."""
 
+    SCORE_NAMES = ("accuracy", "top5_accuracy", "roc_auc")
+
     id: Mapped[int] = mapped_column(primary_key=True)
     match_id: Mapped[int] = mapped_column(sa.ForeignKey("match.id"), index=True)
     submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submission.id"), index=True)
@@ -292,6 +328,9 @@ class Attack(db.Model):
     # What the score was computed from: upload_sha256, verification_sha256, split_seed, scorer_version, ...
     provenance: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     intervals: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # 95 % bootstrap: ScoreIntervals.to_dict()
+    # Scores on the test set's public subset ({accuracy, top5_accuracy, roc_auc}): the only ones shown while
+    # the round is open. The columns above are the full scores, published when it closes.
+    public_scores: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     match: Mapped[Match] = relationship()

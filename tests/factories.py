@@ -119,14 +119,20 @@ def make_round(number: int, pairs: list[tuple[Team, Team]]) -> list[Match]:
     return matches
 
 
-def make_attack(match: Match, roc_auc: float) -> Attack:
-    """A scored attack of a match."""
+def make_attack(match: Match, roc_auc: float, public_roc_auc: float | None = None) -> Attack:
+    """A scored attack of a match; its public-subset scores are the full ones unless public_roc_auc is given."""
     attacker = db.session.get(Team, match.attacker_team_id)
     submission = make_submission(
         attacker, _member(attacker), kind=SubmissionKind.ATTACK, status=SubmissionStatus.SUCCEEDED, round=match.round
     )
+    public = roc_auc if public_roc_auc is None else public_roc_auc
     attack = Attack(
-        match_id=match.id, submission_id=submission.id, accuracy=roc_auc / 2, top5_accuracy=roc_auc, roc_auc=roc_auc
+        match_id=match.id,
+        submission_id=submission.id,
+        accuracy=roc_auc / 2,
+        top5_accuracy=roc_auc,
+        roc_auc=roc_auc,
+        public_scores={"accuracy": public / 2, "top5_accuracy": public, "roc_auc": public},
     )
     db.session.add(attack)
     db.session.commit()

@@ -61,12 +61,15 @@ class AttackResult:
 
     checks: list[CheckResult]
     scores: dict[int, AttackScore] = field(default_factory=dict)
+    # Scores on each target's public subset, for the targets whose verification set marks one.
+    public_scores: dict[int, AttackScore] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable dict; score keys are the defender team ids as strings."""
         return {
             "checks": [check.to_dict() for check in self.checks],
             "scores": {str(team_id): score.to_dict() for team_id, score in self.scores.items()},
+            "public_scores": {str(team_id): score.to_dict() for team_id, score in self.public_scores.items()},
         }
 
 
@@ -83,13 +86,15 @@ def score_attack(
         zip_path: the uploaded zip, which must hold exactly one CSV with the columns `team_id`,
             `capture_id` and `proba_class_1` .. `proba_class_{nb_classes}` in any order.
         verification_paths: the uploader's targets this round, defender team id → path of that
-            defence's verification zip (one CSV `capture_id,cell_id`). The upload may cover any
+            defence's verification zip (one CSV `capture_id,cell_id`, and optionally `public`, 1 for the
+            captures of the public subset). The upload may cover any
             non-empty subset of these targets; each covered target is scored.
         nb_classes: number of classes (cells); true classes are 1..nb_classes.
         max_uncompressed_bytes: cap on the decompressed size of the CSV.
 
     Returns:
-        An AttackResult with every check (all passed) and one AttackScore per covered target.
+        An AttackResult with every check (all passed), one AttackScore per covered target on its whole test
+        set, and one on its public subset for each covered target whose verification set marks one.
 
     Raises:
         ValidationError: when the file is not a zip holding one CSV, is too large, or fails any
@@ -127,22 +132,29 @@ def score_attack(
 
     checks.append(check_targets(team_ids, set(verification_paths)))
     covered = sorted(set(np.unique(team_ids).tolist()) & set(verification_paths))
-    truths = {
-        team_id: _read_verification(Path(verification_paths[team_id]), team_id, nb_classes) for team_id in covered
-    }
+    truths, publics = {}, {}
+    for team_id in covered:
+        ids, cells, public = _read_verification(Path(verification_paths[team_id]), team_id, nb_classes)
+        truths[team_id], publics[team_id] = (ids, cells), public
     checks.extend(check_captures(team_ids, capture_ids, truths))
     checks.extend(check_probabilities(proba, team_ids, capture_ids))
     if not all_passed(checks):
         _fail(checks)
 
-    scores = {}
+    scores, public_scores = {}, {}
     for team_id in covered:
         rows = np.flatnonzero(team_ids == team_id)
         rows = rows[np.argsort(capture_ids[rows], kind="stable")]
         _, true_cells = truths[team_id]  # sorted by capture id, the same ids as `rows`
         scores[team_id] = score_probabilities(team_id, proba[rows], true_cells)
         scores[team_id].intervals = bootstrap_intervals(proba[rows], true_cells, seed=INTERVAL_SEED).to_dict()
-    return AttackResult(checks=checks, scores=scores)
+        public = publics[team_id]
+        if public is not None:
+            public_scores[team_id] = score_probabilities(team_id, proba[rows[public]], true_cells[public])
+            public_scores[team_id].intervals = bootstrap_intervals(
+                proba[rows[public]], true_cells[public], seed=INTERVAL_SEED
+            ).to_dict()
+    return AttackResult(checks=checks, scores=scores, public_scores=public_scores)
 
 
 def _fail(checks: list[CheckResult]) -> None:
@@ -167,25 +179,37 @@ def _read_csv(stream, member: str) -> pa.Table:
         raise ValidationError(check.message, [check]) from None
 
 
-def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (capture ids sorted ascending, their true cells) from a verification zip."""
+def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Return (capture ids sorted ascending, their true cells, their public mask or None) from a verification zip.
+
+    The mask is None when the set has no `public` column (sets written before public subsets existed).
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
             if len(members) != 1:
                 raise ValueError(f"{len(members)} CSV members")
             data = archive.read(members[0])
+        columns = ["capture_id", "cell_id", "public"]
         table = pacsv.read_csv(
             io.BytesIO(data),
             convert_options=pacsv.ConvertOptions(
-                include_columns=["capture_id", "cell_id"],
-                column_types={"capture_id": pa.int64(), "cell_id": pa.int64()},
+                include_columns=columns,
+                include_missing_columns=True,
+                column_types={name: pa.int64() for name in columns},
             ),
         )
         if table.column("capture_id").null_count or table.column("cell_id").null_count:
             raise ValueError("empty cells")
         ids = table.column("capture_id").to_numpy()
         cells = table.column("cell_id").to_numpy()
+        public_column = table.column("public")
+        if public_column.null_count == len(public_column):  # absent (or empty): no public subset
+            public = None
+        elif public_column.null_count:
+            raise ValueError("empty cells in the public column")
+        else:
+            public = public_column.to_numpy() == 1
     except (OSError, zipfile.BadZipFile, pa.ArrowException, KeyError, ValueError) as exc:
         raise ValueError(f"The verification set of team {team_id} is unreadable: {exc}") from exc
     order = np.argsort(ids, kind="stable")
@@ -194,7 +218,11 @@ def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.nd
         raise ValueError(f"The verification set of team {team_id} is empty or repeats captures.")
     if cells.min() < 1 or cells.max() > nb_classes:
         raise ValueError(f"The verification set of team {team_id} has cells outside 1..{nb_classes}.")
-    return ids, cells
+    if public is not None:
+        public = public[order]
+        if not public.any():
+            raise ValueError(f"The verification set of team {team_id} has an empty public subset.")
+    return ids, cells, public
 
 
 def score_probabilities(team_id: int, proba: np.ndarray, true_cells: np.ndarray) -> AttackScore:

@@ -7,7 +7,7 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from app.forms import GenerateMatchesForm, PhaseForm, RegistrationToggleForm
+from app.forms import ConfirmForm, GenerateMatchesForm, PhaseForm, RegistrationToggleForm
 from app.services import competition, rounds
 
 bp = Blueprint("admin", __name__)
@@ -66,8 +66,32 @@ def generate_matches():
             matches = rounds.generate_round(form.round.data, per_team)
         except rounds.RoundConflict as exc:
             flash(str(exc), "error")
-            return render_template("admin/generate_matches.html", form=form, plan=plan), 409
+            return render_template("admin/generate_matches.html", form=form, plan=plan, **_close_form()), 409
         flash(f"Round {form.round.data} generated: {len(matches)} matches.", "success")
         return redirect(url_for("main.index"))
     status = 400 if form.errors else 200
-    return render_template("admin/generate_matches.html", form=form, plan=plan), status
+    return render_template("admin/generate_matches.html", form=form, plan=plan, **_close_form()), status
+
+
+def _close_form() -> dict:
+    """The current round and, while it is open, the form that closes it."""
+    current = competition.get_state().current_round
+    closed_at = rounds.round_closed_at(current) if current else None
+    return {"current_round": current, "closed_at": closed_at, "close_form": ConfirmForm() if current else None}
+
+
+@bp.post("/close_round/<int:number>")
+@admin_required
+def close_round(number: int):
+    """End the round now: its full scores are published and mailed."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "The form expired or lacks its security token: reload the page and try again.")
+    try:
+        rounds.close_round(number)
+    except rounds.NoSuchRound as exc:
+        abort(404, str(exc))
+    except rounds.RoundConflict as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.generate_matches"))
+    flash(f"Round {number} is closed: its full scores are published.", "success")
+    return redirect(url_for("admin.generate_matches"))

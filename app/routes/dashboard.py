@@ -20,6 +20,7 @@ from app.services import (
     references,
     reruns,
     rescore,
+    scores,
 )
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
@@ -68,6 +69,7 @@ def submission(submission_id: int):
         scores=provenance.scores_of(found.id),
         rerun_form=ConfirmForm(),
         baseline=baseline.for_submission(found),
+        score_view=scores.score_view(found, staff=True),
     )
 
 

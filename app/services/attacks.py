@@ -15,7 +15,7 @@ from app.evaluation.attack import score_attack
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Attack, Match, Submission, SubmissionKind, User
-from app.services import competition, lifecycle, provenance, uploads
+from app.services import competition, lifecycle, provenance, round_sets, scores, uploads
 from app.storage import get_storage, scratch_dir
 
 
@@ -31,6 +31,15 @@ def targets(team_id: int, round_number: int) -> list[Match]:
     )
 
 
+def targets_of_defender(team_id: int, round_number: int) -> list[Match]:
+    """The matches in which team defends in this round."""
+    return list(
+        db.session.scalars(
+            sa.select(Match).where(Match.round == round_number, Match.defender_team_id == team_id).order_by(Match.id)
+        )
+    )
+
+
 def submit(user: User, upload) -> Submission:
     """Accept a classification upload of user's team for the current round (see uploads.create_submission).
 
@@ -38,6 +47,11 @@ def submit(user: User, upload) -> Submission:
     """
     uploads.check_may_upload(SubmissionKind.ATTACK, user)
     round_number = competition.get_state().current_round
+    if scores.is_closed(round_number):
+        # Its full scores are published: one more upload would read hidden labels off them.
+        raise uploads.UploadRefused(
+            409, "round_closed", f"Round {round_number} is closed: attacks open again with the next round."
+        )
     if not targets(user.team_id, round_number):
         raise uploads.UploadRefused(
             409, "no_target", f"Your team has no target in round {round_number}: there is nothing to attack."
@@ -62,11 +76,15 @@ def attack_sets(team_id: int, round_number: int) -> str | None:
     matches = targets(team_id, round_number)
     if not matches:
         return None
+    try:
+        sets = round_sets.sets_of(matches)
+    except round_sets.SetsNotReady as exc:
+        raise uploads.UploadRefused(409, "sets_not_ready", str(exc)) from None
     with scratch_dir("sets-") as work:
         path = work / "sets.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive, ExitStack() as files:
             for m in matches:
-                for suffix, source_key in (("train", m.defence.train_key), ("test", m.defence.test_key)):
+                for suffix, source_key in (("train", sets[m.id].train_key), ("test", sets[m.id].test_key)):
                     source = files.enter_context(storage.open(source_key))
                     with archive.open(f"team_{m.defender_team_id}_{suffix}.csv.zip", "w") as out:
                         shutil.copyfileobj(source, out, 1 << 20)
@@ -98,9 +116,10 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
     matches = {m.defender_team_id: m for m in targets(submission.team_id, submission.round)}
     if not matches:
         raise ValidationError(f"Your team has no target in round {submission.round}: there is nothing to score.")
+    sets = round_sets.sets_of(list(matches.values()))  # ready: the sets were downloaded before
     with ExitStack() as paths:
         verification = {
-            team_id: paths.enter_context(storage.local_path(m.defence.verification_key))
+            team_id: paths.enter_context(storage.local_path(sets[m.id].verification_key))
             for team_id, m in matches.items()
         }
         upload = paths.enter_context(storage.local_path(submission.file_key))
@@ -115,10 +134,15 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
         upload_sha256 = provenance.file_sha256(upload)  # of the bytes scored, not only of those received
         sources = {
             team_id: provenance.attack_provenance(
-                upload_sha256, verification[team_id], matches[team_id].defence, nb_classes
+                upload_sha256,
+                verification[team_id],
+                matches[team_id].defence,
+                nb_classes,
+                sets[matches[team_id].id],
             )
             for team_id in result.scores
         }
+    public = result.public_scores
     attacks = [
         Attack(
             match_id=matches[team_id].id,
@@ -128,14 +152,29 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
             roc_auc=score.roc_auc,
             provenance=sources[team_id],
             intervals=score.intervals,
+            public_scores={name: getattr(public[team_id], name) for name in Attack.SCORE_NAMES}
+            | {"intervals": public[team_id].intervals}
+            if team_id in public
+            else None,
         )
         for team_id, score in result.scores.items()
     ]
+    # Only the public-subset scores are recorded with the submission (what students read while the round is
+    # open); the full scores live in the Attack rows and are shown once the round closes (services/scores.py).
     results = {
         "checks": [c.to_dict() for c in result.checks],
         "scores": [
-            {**score.to_dict(), "team_name": matches[team_id].defender.name}
+            _public_row(team_id, public.get(team_id), score.nb_captures, matches)
             for team_id, score in sorted(result.scores.items())
         ],
     }
     return results, attacks
+
+
+def _public_row(team_id: int, public, nb_test_captures: int, matches: dict[int, Match]) -> dict[str, Any]:
+    """A target's public-subset scores (all None when its set has no public subset: shown when the round closes)."""
+    row = {"team_id": team_id, "team_name": matches[team_id].defender.name, "subset": scores.PUBLIC}
+    row.update({name: getattr(public, name) if public else None for name in Attack.SCORE_NAMES})
+    row.update(nb_captures=public.nb_captures if public else None, nb_test_captures=nb_test_captures)
+    row["intervals"] = public.intervals if public else None
+    return row

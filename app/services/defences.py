@@ -41,6 +41,7 @@ def defence_settings(config: dict) -> DefenceSettings:
         plausible_min_bytes_ratio=config["PLAUSIBLE_MIN_BYTES_RATIO"],
         plausible_min_time_ratio=config["PLAUSIBLE_MIN_TIME_RATIO"],
         min_packet_bytes=config["MIN_PACKET_BYTES"],
+        public_score_fraction=config["PUBLIC_SCORE_FRACTION"],
     )
 
 

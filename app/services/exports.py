@@ -11,8 +11,8 @@ from sqlalchemy.orm import joinedload
 
 from app.csv_safe import to_csv
 from app.extensions import db
-from app.models import Defence, Match, Submission, User
-from app.services import audit, competition, leaderboard
+from app.models import Attack, Defence, Match, Submission, SubmissionKind, Team, User
+from app.services import audit, competition, leaderboard, scores
 from app.services.teams import latest_attacks
 
 NAMES = ("leaderboard", "submissions", "matches")
@@ -112,8 +112,24 @@ def _check_summary(results: dict | None) -> str:
 
 
 def _scores_summary(results: dict | None) -> str:
+    """Per target ROC-AUC as recorded with the submission: on the public subset (staff export)."""
     scores = (results or {}).get("scores") or []
     return "; ".join(f"{s.get('team_name') or s.get('team_id')}: {s.get('roc_auc')}" for s in scores)
+
+
+def _full_aucs(submission_ids: list[int]) -> dict[int, str]:
+    """Per attack submission, each target's full ROC-AUC (staff see it before the round closes)."""
+    found: dict[int, list[str]] = {}
+    rows = db.session.execute(
+        sa.select(Attack.submission_id, Team.name, Attack.roc_auc)
+        .join(Match, Match.id == Attack.match_id)
+        .join(Team, Team.id == Match.defender_team_id)
+        .where(Attack.submission_id.in_(submission_ids))
+        .order_by(Attack.submission_id, Team.id)
+    )
+    for submission_id, name, auc in rows:
+        found.setdefault(submission_id, []).append(f"{name}: {auc}")
+    return {k: "; ".join(v) for k, v in found.items()}
 
 
 def submissions_table(number: int | None = None) -> Table:
@@ -124,13 +140,15 @@ def submissions_table(number: int | None = None) -> Table:
         query = query.where(Submission.round == number)
     columns = ["id", "kind", "status", "team_name", "username", "round", "original_filename", "size", "sha256"]
     columns += ["created_at", "enqueued_at", "started_at", "finished_at", "attempts", "error"]
-    columns += ["utility_score", "attack_roc_auc", "failed_checks"]
+    columns += ["utility_score", "attack_roc_auc", "failed_checks", "attack_public_roc_auc"]
+    found = list(db.session.scalars(query.order_by(Submission.id.desc())))
+    full = _full_aucs([s.id for s in found if s.kind is SubmissionKind.ATTACK])
     body = [
         [s.id, s.kind.value, s.status.value, s.team.name, s.user.username, s.round, s.original_filename, s.size]
         + [s.sha256, _iso(s.created_at), _iso(s.enqueued_at), _iso(s.started_at), _iso(s.finished_at)]
-        + [s.attempts, s.error, (s.results or {}).get("utility_score"), _scores_summary(s.results)]
-        + [_check_summary(s.results)]
-        for s in db.session.scalars(query.order_by(Submission.id.desc()))
+        + [s.attempts, s.error, (s.results or {}).get("utility_score"), full.get(s.id, "")]
+        + [_check_summary(s.results), _scores_summary(s.results) if s.kind is SubmissionKind.ATTACK else ""]
+        for s in found
     ]
     suffix = f"-round-{number}" if number is not None else ""
     return Table("submissions" + suffix, columns, body)
@@ -150,11 +168,16 @@ def matches_table(number: int | None = None) -> Table:
     attacks = latest_attacks([m.id for m in matches])
     columns = ["round", "match_id", "attacker_team", "defender_team", "defence_submission_id", "utility_score"]
     columns += ["attack_submission_id", "accuracy", "top5_accuracy", "roc_auc", "scored_at"]
+    # Staff see both: the full scores above, and the public-subset ones students see while the round is open.
+    columns += ["public_accuracy", "public_top5_accuracy", "public_roc_auc", "round_closed"]
+    closed = scores.closed_rounds({m.round for m in matches})
     body = []
     for m in matches:
         a = attacks.get(m.id)
         line = [m.round, m.id, m.attacker.name, m.defender.name, m.defence.submission_id, m.defence.utility_score]
         line += [a.submission_id, a.accuracy, a.top5_accuracy, a.roc_auc, _iso(a.created_at)] if a else [None] * 5
+        public = (a.public_scores if a else None) or {}
+        line += [public.get(name) for name in Attack.SCORE_NAMES] + [m.round in closed]
         body.append(line)
     suffix = f"-round-{number}" if number is not None else ""
     return Table("matches" + suffix, columns, body)

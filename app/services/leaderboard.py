@@ -21,7 +21,7 @@ from app.evaluation.leaderboard import (
 from app.evaluation.tradeoff_board import TradeoffTeam, percent_to_fraction, rank_tradeoff_round
 from app.extensions import db
 from app.models import Attack, BaselineRun, Defence, Match, SubmissionStatus, Team, User
-from app.services import leaderboard_cache
+from app.services import leaderboard_cache, scores
 from app.services.rounds import latest_defences
 
 SCORINGS = ("original", "tradeoff")
@@ -35,8 +35,12 @@ def scoring() -> str:
     return mode
 
 
-def _latest_attacks(number: int) -> dict[int, tuple[float, dict | None]]:
-    """Each match's counted attack in the round: match id -> (ROC-AUC, intervals)."""
+def _latest_attacks(number: int, public: bool = False) -> dict[int, tuple[float, dict | None]]:
+    """Each match's counted attack in the round: match id -> (ROC-AUC, intervals).
+
+    With `public` (the round is open) attacks count with their public-subset ROC-AUC and intervals, and an
+    attack without one counts as not done; otherwise with the full ones.
+    """
     # A match's latest attack is the one from the last uploaded submission, not the last to finish scoring.
     latest = (
         sa.select(Attack.match_id, sa.func.max(Attack.submission_id).label("submission_id"))
@@ -45,12 +49,18 @@ def _latest_attacks(number: int) -> dict[int, tuple[float, dict | None]]:
         .group_by(Attack.match_id)
     ).subquery()
     rows = db.session.execute(
-        sa.select(Attack.match_id, Attack.roc_auc, Attack.intervals).join(
+        sa.select(Attack.match_id, Attack.roc_auc, Attack.intervals, Attack.public_scores).join(
             latest,
             sa.and_(Attack.match_id == latest.c.match_id, Attack.submission_id == latest.c.submission_id),
         )
     ).all()
-    return {match_id: (auc, intervals) for match_id, auc, intervals in rows}
+    if public:
+        return {
+            match_id: (p["roc_auc"], p.get("intervals"))
+            for match_id, _, _, p in rows
+            if p and p.get("roc_auc") is not None
+        }
+    return {match_id: (auc, intervals) for match_id, auc, intervals, _ in rows}
 
 
 def _round_matches(number: int) -> list:
@@ -87,10 +97,13 @@ def _baselines(defence_ids) -> dict[int, tuple[float, dict | None]]:
     return {defence_id: (auc, intervals) for defence_id, auc, intervals in rows}
 
 
-def _round_teams(number: int, matches: list | None = None, attacks: dict | None = None) -> list[TeamRound]:
-    """The teams of a generated round, from two queries: its matches (with pinned utilities) and their attacks."""
+def _round_teams(
+    number: int, matches: list | None = None, attacks: dict | None = None, public: bool = False
+) -> list[TeamRound]:
+    """The teams of a generated round, from two queries: its matches (with pinned utilities) and their attacks
+    (public-subset scores with `public`)."""
     matches = _round_matches(number) if matches is None else matches
-    attacks = _latest_attacks(number) if attacks is None else attacks
+    attacks = _latest_attacks(number, public) if attacks is None else attacks
     teams: dict[int, TeamRound] = {}
 
     def team(team_id: int, name: str) -> TeamRound:
@@ -248,15 +261,22 @@ def _generated(number: int) -> bool:
     return db.session.scalar(sa.select(sa.func.count(Match.id)).where(Match.round == number)) > 0
 
 
-def _ranked(number: int, mode: str) -> tuple[bool, list[dict], dict[int, float]]:
+def _subset(number: int) -> str:
+    """'full' for a closed round, 'public' otherwise: part of every cache key, so that a board computed just
+    before a round closes is never served after it (nor the reverse)."""
+    return scores.FULL if scores.is_closed(number) else scores.PUBLIC
+
+
+def _ranked(number: int, mode: str, public: bool) -> tuple[bool, list[dict], dict[int, float]]:
     """Whether the round is generated, its rows in the mode's order, and its defences' baseline ROC-AUCs by team.
 
     In the tradeoff mode a row holds the tradeoff columns (rank and score of that mode) and, for the plot, the
     exports and the dashboard, the original columns (utility score, attack performance, privacy leakage).
+    With `public` (the round is open) attacks count with their public-subset scores.
     """
     generated = _generated(number)
     if generated:
-        matches, attacks = _round_matches(number), _latest_attacks(number)
+        matches, attacks = _round_matches(number), _latest_attacks(number, public)
         original = rank_round(_round_teams(number, matches, attacks))
         defence_of = {m[3]: m[6] for m in matches}
         tradeoff = (lambda: _tradeoff_teams(matches, attacks)) if mode == "tradeoff" else None
@@ -276,8 +296,9 @@ def _ranked(number: int, mode: str) -> tuple[bool, list[dict], dict[int, float]]
     return generated, rows, baseline_aucs
 
 
-def _round_data(number: int, mode: str, axis: str = "utility") -> dict:
-    generated, rows, baseline_aucs = _ranked(number, mode)
+def _round_data(number: int, mode: str, subset: str, axis: str = "utility") -> dict:
+    public = subset == scores.PUBLIC
+    generated, rows, baseline_aucs = _ranked(number, mode, public)
     if axis == "overhead":
         title = f"Round {number}: bandwidth overhead against privacy leakage"
         svg, points = _plot(rows, title, baseline_aucs, axis, _pinned_overheads(number))
@@ -287,6 +308,7 @@ def _round_data(number: int, mode: str, axis: str = "utility") -> dict:
         "round": number,
         "scoring": mode,
         "generated": generated,
+        "public_subset": generated and public,
         "rows": rows,
         "plot_svg": svg,
         "plot_points": points,
@@ -295,11 +317,20 @@ def _round_data(number: int, mode: str, axis: str = "utility") -> dict:
 
 
 def _overall_data(last_round: int, how: str, mode: str) -> dict:
+    closed = scores.closed_rounds()
     per_round = {}
     for n in range(1, last_round + 1):
-        per_round[n] = [_Scored(r["team_id"], r["team_name"], r["score"]) for r in _ranked(n, mode)[1]]
+        ranked = _ranked(n, mode, n not in closed)[1]
+        per_round[n] = [_Scored(r["team_id"], r["team_name"], r["score"]) for r in ranked]
     rows = [r.to_dict() for r in aggregate_rounds(per_round, how)]
-    return {"aggregation": how, "scoring": mode, "rounds": list(per_round), "rows": rows}
+    open_rounds = [n for n in per_round if n not in closed]
+    return {
+        "aggregation": how,
+        "scoring": mode,
+        "rounds": list(per_round),
+        "public_subset_rounds": open_rounds,
+        "rows": rows,
+    }
 
 
 class _Scored:
@@ -312,27 +343,32 @@ class _Scored:
 def round_board(number: int) -> dict:
     """The leaderboard of one round in the LEADERBOARD_SCORING mode, cached: rows (rank, team, the mode's columns,
     score, messages), and the trade-off plot (SVG) with its data. Round 0, or a round not generated yet, previews
-    the latest defences. The cache key holds the mode: changing it recomputes the boards."""
-    mode = scoring()
-    key = f"round:{mode}:{number}"
-    return json.loads(leaderboard_cache.get_or_compute(key, lambda: json.dumps(_round_data(number, mode)).encode()))
+    the latest defences. While the round is open, attacks count with their public-subset scores (`public_subset`).
+    The cache key holds the mode and the subset: changing either recomputes the boards."""
+    mode, subset = scoring(), _subset(number)
+    key = f"round:{mode}:{number}:{subset}"
+    return json.loads(
+        leaderboard_cache.get_or_compute(key, lambda: json.dumps(_round_data(number, mode, subset)).encode())
+    )
 
 
 def round_html(number: int, render: Callable[[dict], str], axis: str = "utility") -> str:
     """render(board) of one round, cached: the page's body is the same for everyone, rendered once per period.
 
     `axis` picks the trade-off plot's horizontal axis (one of AXES): the utility cost or the bandwidth overhead.
-    The cache key holds the scoring mode and the axis.
+    The cache key holds the scoring mode, the axis and the subset (public while the round is open, full after).
     """
-    mode = scoring()
-    key = f"html:round:{mode}:{number}:{axis}"
-    return leaderboard_cache.get_or_compute(key, lambda: render(_round_data(number, mode, axis)).encode()).decode()
+    mode, subset = scoring(), _subset(number)
+    key = f"html:round:{mode}:{number}:{axis}:{subset}"
+    return leaderboard_cache.get_or_compute(
+        key, lambda: render(_round_data(number, mode, subset, axis)).encode()
+    ).decode()
 
 
 def overall_board(last_round: int) -> dict:
     """Rounds 1..last_round combined by LEADERBOARD_AGGREGATION (sum, mean or best of each team's scores), cached."""
     how, mode = current_app.config["LEADERBOARD_AGGREGATION"], scoring()
-    key = f"overall:{mode}:{how}:{last_round}"
+    key = f"overall:{mode}:{how}:{last_round}:{_subset(last_round)}"
     return json.loads(
         leaderboard_cache.get_or_compute(key, lambda: json.dumps(_overall_data(last_round, how, mode)).encode())
     )
@@ -341,5 +377,5 @@ def overall_board(last_round: int) -> dict:
 def overall_html(last_round: int, render: Callable[[dict], str]) -> str:
     """render(board) of the overall leaderboard, cached like round_html."""
     how, mode = current_app.config["LEADERBOARD_AGGREGATION"], scoring()
-    key = f"html:overall:{mode}:{how}:{last_round}"
+    key = f"html:overall:{mode}:{how}:{last_round}:{_subset(last_round)}"
     return leaderboard_cache.get_or_compute(key, lambda: render(_overall_data(last_round, how, mode)).encode()).decode()

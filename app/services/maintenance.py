@@ -5,23 +5,25 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Attack, Match, Round
+from app.models import Attack, Match, Round, RoundSet
 from app.services.competition import get_state
 from app.services.leaderboard_cache import clear_leaderboard
 from app.storage import get_storage
 
 # Every top-level folder of storage keys the platform writes.
-STORED_PREFIXES = ("submissions", "defences", "attacks", "attack_sets")
+STORED_PREFIXES = ("submissions", "defences", "attacks", "attack_sets", "round_sets")
 
 
 def flush_matches() -> dict[str, int]:
     """Delete attacks, matches and rounds; the round goes back to 0. Submissions stay as history."""
     attacks = db.session.execute(sa.delete(Attack)).rowcount
     matches = db.session.execute(sa.delete(Match)).rowcount
+    db.session.execute(sa.delete(RoundSet))
     db.session.execute(sa.delete(Round))
     get_state().current_round = 0
     db.session.commit()
-    get_storage().delete_prefix("attack_sets")  # built per round: stale once rounds go
+    for prefix in ("attack_sets", "round_sets"):  # built per round: stale once rounds go
+        get_storage().delete_prefix(prefix)
     clear_leaderboard()
     return {"attacks": attacks, "matches": matches}
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from app.evaluation.attack import SCORER_VERSION
 from app.extensions import db
-from app.models import Attack, Defence, Match
+from app.models import Attack, Defence, Match, RoundSet
 
 CHUNK = 1 << 20
 
@@ -25,17 +25,43 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def attack_provenance(upload_sha256: str, verification_path: Path, defence: Defence, nb_classes: int) -> dict[str, Any]:
-    """The provenance recorded with one Attack: the files scored (by sha256), the split seed, the scorer version."""
-    return {
+def attack_provenance(
+    upload_sha256: str,
+    verification_path: Path,
+    defence: Defence,
+    nb_classes: int,
+    sets: RoundSet | Defence | None = None,
+) -> dict[str, Any]:
+    """The provenance recorded with one Attack: the files scored (by sha256), the split seed, the scorer version.
+
+    `sets` is what held the verification set scored on: the round's fresh split of the defence (a RoundSet) or
+    the defence's own split (the default); its key and seed are recorded, so that a rescore uses the same set.
+    """
+    sets = defence if sets is None else sets
+    record = {
         "upload_sha256": upload_sha256,
         "verification_sha256": file_sha256(verification_path),
-        "verification_key": defence.verification_key,
+        "verification_key": sets.verification_key,
         "defence_id": defence.id,
-        "split_seed": defence.seed,
+        "split_seed": sets.seed,
         "nb_classes": nb_classes,
         "scorer_version": SCORER_VERSION,
     }
+    if isinstance(sets, RoundSet):
+        record["round_set_id"] = sets.id
+    return record
+
+
+def sets_for(match: Match) -> RoundSet | Defence:
+    """What holds a match's sets now: its round's ready fresh split of the pinned defence, else the defence."""
+    fresh = db.session.scalar(
+        sa.select(RoundSet).where(
+            RoundSet.round == match.round,
+            RoundSet.defence_id == match.defence_id,
+            RoundSet.status == RoundSet.READY,
+        )
+    )
+    return fresh or match.defence
 
 
 def scores_of(submission_id: int) -> list[Attack]:

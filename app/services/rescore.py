@@ -134,8 +134,9 @@ def _rescore_upload(submission: Submission, attacks: list[Attack]) -> list[Resco
 
 
 def _verification_key(attack: Attack) -> str:
-    """The verification set the score was computed with: the recorded one, else the match's pinned defence's."""
-    return (attack.provenance or {}).get("verification_key") or attack.match.defence.verification_key
+    """The verification set the score was computed with: the recorded one, else the match's sets' (the round's
+    fresh split of the pinned defence, or the defence's own)."""
+    return (attack.provenance or {}).get("verification_key") or provenance.sets_for(attack.match).verification_key
 
 
 def _provenance_notes(attack: Attack, upload_sha256: str, verification_path) -> list[str]:
@@ -143,21 +144,21 @@ def _provenance_notes(attack: Attack, upload_sha256: str, verification_path) -> 
     recorded = attack.provenance
     if not recorded:
         return ["no provenance: scored before it was recorded"]
-    defence = attack.match.defence
+    sets = provenance.sets_for(attack.match)
     now = {
         "upload_sha256": upload_sha256,
         "verification_sha256": provenance.file_sha256(verification_path),
-        "split_seed": defence.seed,
+        "split_seed": sets.seed,
         "scorer_version": SCORER_VERSION,
         "nb_classes": current_app.config["NB_CLASSES"],
     }
-    if recorded.get("verification_key") not in (None, defence.verification_key):
-        now["verification_key"] = defence.verification_key
+    if recorded.get("verification_key") not in (None, sets.verification_key):
+        now["verification_key"] = sets.verification_key
     words = {
-        "verification_key": "the match's pinned defence now has another verification set (the recorded one was used)",
+        "verification_key": "the match's sets now hold another verification set (the recorded one was used)",
         "upload_sha256": "the stored upload changed",
         "verification_sha256": "the verification set changed",
-        "split_seed": "the pinned defence's split seed changed",
+        "split_seed": "the split seed of the match's sets changed",
         "scorer_version": f"scored by scorer version {recorded.get('scorer_version')}, now {SCORER_VERSION}",
         "nb_classes": f"scored with {recorded.get('nb_classes')} classes, now {now['nb_classes']}",
     }

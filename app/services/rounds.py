@@ -10,9 +10,10 @@ from sqlalchemy.orm import aliased, joinedload
 
 from app.evaluation.matches import draw_matches
 from app.extensions import db
-from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User
-from app.services import audit, competition
+from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User, utcnow
+from app.services import audit, competition, mail, round_sets
 from app.services.leaderboard_cache import clear_leaderboard
+from app.services.teams import latest_attacks
 
 
 class RoundConflict(Exception):
@@ -71,10 +72,16 @@ def generate_round(number: int, matches_per_team: int, actor=None, note: str | N
     seed = secrets.randbits(62)
     pairs = draw_matches([t.id for t, _ in plan.players], plan.matches_per_team, seed, avoid=previous)
     pinned = {t.id: d.id for t, d in plan.players}
+    # Generating the next round ends the current one: its full scores are published.
+    previous_round = state.current_round
+    ended = _end_round(previous_round) if previous_round else False
     db.session.add(Round(number=number, seed=seed))
     db.session.flush()  # the round row first: matches reference it
     matches = [Match(round=number, attacker_team_id=a, defender_team_id=d, defence_id=pinned[d]) for a, d in pairs]
     db.session.add_all(matches)
+    # Defences that played before are split anew for this round by the workers; generation only adds rows.
+    fresh_sets = round_sets.plan_sets(number, {m.defence_id for m in matches})
+    db.session.add_all(fresh_sets)
     audit.record(actor, "round", {"round": state.current_round}, {"round": number, "matches": len(matches)}, note=note)
     state.current_round = number
     try:
@@ -83,7 +90,77 @@ def generate_round(number: int, matches_per_team: int, actor=None, note: str | N
         db.session.rollback()
         raise RoundConflict(f"Round {number} was already generated.") from exc
     clear_leaderboard()
+    round_sets.enqueue(fresh_sets)
+    if ended:
+        mail_round_results(previous_round)
     return matches
+
+
+class NoSuchRound(LookupError):
+    """A round number that was never generated (answered 404)."""
+
+
+def _end_round(number: int) -> bool:
+    """Mark round `number` closed unless it already is (compare-and-set, not committed); whether it was open."""
+    return (
+        db.session.execute(
+            sa.update(Round)
+            .where(Round.number == number, Round.closed_at.is_(None))
+            .values(closed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+
+
+def close_round(number: int) -> Round:
+    """End round `number` now: its full scores are published (pages, API, leaderboard) and mailed to its teams.
+
+    Raises NoSuchRound when it was never generated, RoundConflict when it is already closed.
+    """
+    found = db.session.get(Round, number)
+    if found is None:
+        raise NoSuchRound(f"There is no round {number}: rounds go from 1 to {competition.get_state().current_round}.")
+    if not _end_round(number):
+        db.session.rollback()
+        raise RoundConflict(f"Round {number} is already closed: its full scores are published.")
+    db.session.commit()
+    db.session.refresh(found)
+    clear_leaderboard()
+    mail_round_results(number)
+    return found
+
+
+def mail_round_results(number: int) -> None:
+    """Mail every team of round `number` its full scores, as attacker and as defender (the attacks that count)."""
+    matches = (
+        db.session.scalars(
+            sa.select(Match)
+            .where(Match.round == number)
+            .options(joinedload(Match.attacker), joinedload(Match.defender))
+            .order_by(Match.id)
+        )
+        .unique()
+        .all()
+    )
+    attacks = latest_attacks([m.id for m in matches])
+    teams = {m.attacker_team_id: m.attacker for m in matches} | {m.defender_team_id: m.defender for m in matches}
+    for team_id, team in teams.items():
+        as_attacker = [(m, attacks.get(m.id)) for m in matches if m.attacker_team_id == team_id]
+        as_defender = [(m, attacks.get(m.id)) for m in matches if m.defender_team_id == team_id]
+        mail.mail_team(
+            team,
+            f"[SRS] Round {number} closed: full scores",
+            "round_closed",
+            number=number,
+            as_attacker=as_attacker,
+            as_defender=as_defender,
+        )
+
+
+def round_closed_at(number: int):
+    """When round `number` closed (None while it is open or if it does not exist)."""
+    return db.session.scalar(sa.select(Round.closed_at).where(Round.number == number))
 
 
 def matches_page(round_number: int, team_id: int | None, page: int, per_page: int):

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Submission, SubmissionKind, Team, User
-from app.services import baseline
+from app.services import baseline, scores
 
 
 def visible_submission(submission_id: int, user: User) -> Submission | None:
@@ -30,7 +30,10 @@ def team_submissions(team: Team, page: int = 1, per_page: int = 20):
     )
 
 
-def submission_as_dict(submission: Submission) -> dict[str, Any]:
+def submission_as_dict(submission: Submission, viewer: User | None = None) -> dict[str, Any]:
+    """The JSON form of a submission as viewer may read it (an attack's full scores only once its round closed,
+    or for staff: see services/scores.py)."""
+
     def iso(dt):
         return dt.isoformat() + "Z" if dt else None
 
@@ -40,7 +43,7 @@ def submission_as_dict(submission: Submission) -> dict[str, Any]:
         "status": submission.status.value,
         "progress": submission.progress,
         "error": submission.error,
-        "results": submission.results,
+        "results": scores.results_for(submission, staff=bool(viewer and viewer.is_admin)),
         "created_at": iso(submission.created_at),
         "finished_at": iso(submission.finished_at),
         "original_filename": submission.original_filename,

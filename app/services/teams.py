@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Attack, BaselineRun, Defence, Match, Team
+from app.services import scores
 from app.services.baseline import latest_baselines
 
 
@@ -16,6 +17,9 @@ from app.services.baseline import latest_baselines
 class MatchLine:
     match: Match
     attack: Attack | None
+    # What everyone may see of the attack: public-subset scores while the round is open, full ones after.
+    scores: dict | None = None
+    public: bool = False
 
 
 @dataclass
@@ -49,8 +53,11 @@ def team_overview(team: Team) -> TeamOverview:
         )
     )
     attacks = latest_attacks([m.id for m in matches])
+    closed = scores.closed_rounds({m.round for m in matches})
     overview = TeamOverview(defences=defences, baselines=latest_baselines([d.id for d in defences]))
     for m in matches:
-        line = MatchLine(m, attacks.get(m.id))
+        attack, public = attacks.get(m.id), m.round not in closed
+        shown = scores.attack_scores(attack, scores.PUBLIC if public else scores.FULL) if attack else None
+        line = MatchLine(m, attack, shown, public)
         (overview.as_attacker if m.attacker_team_id == team.id else overview.as_defender).append(line)
     return overview

@@ -263,6 +263,8 @@ def show_results(results: dict) -> None:
                 str(sc.get("nb_captures", "")),
             )
         out.print(table)
+        if results.get("scores_note"):  # while the round is open: scores on the hidden public subset
+            out.print(f"Scores on the {results['scores_note']}.")
 
 
 def _num(value: Any, digits: int = 4) -> str:

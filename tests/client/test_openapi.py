@@ -122,6 +122,14 @@ def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
             upload(key, url, h_alice)  # 429: the day's quota is used
         finally:
             app.config[quota] = saved
+    close = ("api.close_round", "post")
+    hit(close, "POST", "/api/v1/rounds/1/close", headers=h_alice)  # 403
+    hit(close, "POST", "/api/v1/rounds/9/close", headers=h_admin)  # 404
+    hit(close, "POST", "/api/v1/rounds/1/close", headers=h_admin)
+    hit(close, "POST", "/api/v1/rounds/1/close", headers=h_admin)  # already closed: 409
+    export = ("api.get_export", "get")
+    hit(export, "GET", "/api/v1/admin/exports/matches", headers=h_alice)  # 403
+    hit(export, "GET", "/api/v1/admin/exports/nothing", headers=h_admin)  # 404
     return seen
 
 

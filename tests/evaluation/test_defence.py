@@ -272,7 +272,8 @@ def test_split_sizes_ids_and_files(tmp_path):
         assert archive.namelist() == ["team_7_train.csv"]
     assert list(train.columns) == ["cell_id", "rep", "direction_size", "timestamp"]
     assert list(test.columns) == ["capture_id", "direction_size", "timestamp"]
-    assert list(verification.columns) == ["capture_id", "cell_id"]
+    assert list(verification.columns) == ["capture_id", "cell_id", "public"]
+    assert verification.public.sum() == 2  # round(6 / 3) captures in the public subset, never in the test file
     assert len(verification) == 6 and verification.capture_id.is_unique
     assert set(verification.cell_id) == {1, 2, 3, 4}, "every cell is in the test set"
     assert verification.capture_id.between(10**8, 2**31 - 1).all()
@@ -408,6 +409,7 @@ def test_sample_test_set_has_three_captures_per_cell_and_rebased_times(tmp_path)
     result = evaluate(tmp_path, path, DefenceSettings(), seed=8)
     train, test, verification = read_sets(result)
     assert set(verification.cell_id.value_counts()) == {3}
+    assert set(verification[verification.public == 1].cell_id.value_counts()) == {1}  # 1/3 public, one per cell
     assert (test.groupby("capture_id").timestamp.first() == 0).all()
     assert (train.groupby(["cell_id", "rep"]).timestamp.first() == 0).all()
     assert train.timestamp.max() < 10_000 and test.timestamp.max() < 10_000

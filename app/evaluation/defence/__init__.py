@@ -17,7 +17,7 @@ from .checks import (
     check_sizes,
     check_timestamps,
 )
-from .pipeline import DefenceResult, evaluate_defence
+from .pipeline import DefenceResult, DefenceSets, evaluate_defence, resplit_defence
 from .plausibility import check_plausibility
 from .reading import read_defence
 from .reference import (
@@ -46,6 +46,8 @@ __all__ = [
     "quota_per_cell",
     "utility_from_metrics",
     "DefenceResult",
+    "DefenceSets",
+    "resplit_defence",
     "DefenceSettings",
     "DefenceSplit",
     "DefenceTraces",

@@ -24,10 +24,14 @@ class DefenceSettings:
     plausible_min_bytes_ratio: float = 0.5
     plausible_min_time_ratio: float = 0.5
     min_packet_bytes: int = 20
+    # Share of each test set on which attack scores are shown while a round is open (see split.draw_public).
+    public_score_fraction: float = 1 / 3
 
     def __post_init__(self) -> None:
         if self.nb_traces_to_classify < self.nb_classes:
             raise ValueError("nb_traces_to_classify must be at least nb_classes (one test capture per cell)")
+        if not 0 < self.public_score_fraction <= 1:
+            raise ValueError("public_score_fraction must be in (0, 1]")
         if self.max_rows < 1:
             raise ValueError("max_rows must be at least 1")
         if set(self.columns) != set(INTEGER_COLUMNS + FLOAT_COLUMNS):

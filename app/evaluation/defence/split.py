@@ -19,6 +19,9 @@ class DefenceSplit:
     test_capture_id: np.ndarray  # new id of each test capture, aligned with `test`
     train: np.ndarray  # capture indexes, in the order they are written to the train file
     train_rep: np.ndarray  # new rep of each train capture, aligned with `train`
+    # Whether each test capture is in the public subset that open-round scores are computed on, aligned with
+    # `test`. Written only to the verification set: attackers never learn which captures it holds.
+    test_public: np.ndarray | None = None
 
 
 def quota_per_cell(nb_test: int, nb_cells: int) -> tuple[int, int]:
@@ -64,9 +67,54 @@ def split_defence(captures: Captures, settings: DefenceSettings, seed: int) -> D
     train_rep = rng.choice(TRAIN_REP_RANGE[1] - TRAIN_REP_RANGE[0], size=len(train), replace=False) + TRAIN_REP_RANGE[0]
     # Write train captures by cell then new rep so the file order says nothing of the original reps.
     order = np.lexsort((train_rep, captures.cell_id[train]))
+    # Drawn last, so the ids and reps a seed gives are the same as before public subsets existed.
+    test_public = draw_public(captures.cell_id[test], settings.public_score_fraction, rng)
     return DefenceSplit(
         test=test,
         test_capture_id=test_capture_id.astype(np.int64),
         train=train[order],
         train_rep=train_rep[order].astype(np.int64),
+        test_public=test_public,
     )
+
+
+def public_size(nb_test: int, fraction: float) -> int:
+    """How many test captures the public subset holds: fraction of them, rounded, at least one."""
+    return min(nb_test, max(1, round(nb_test * fraction))) if nb_test else 0
+
+
+def draw_public(test_cells: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Pick the public subset of a test set, stratified by cell as evenly as the test counts allow.
+
+    Args:
+        test_cells: the cell of every test capture.
+        fraction: share of the test set to make public (0 < fraction <= 1); see public_size.
+        rng: the split's generator.
+
+    Returns:
+        A boolean mask aligned with test_cells. Every cell gives public_size // nb_cells captures and, drawn at
+        random among the cells with one to spare, the remainder gives one more each; inside a cell the public
+        captures are drawn at random. With a stratified test set of 3 captures per cell and fraction 1/3, every
+        cell has exactly one public capture.
+    """
+    nb_test = len(test_cells)
+    public = np.zeros(nb_test, dtype=bool)
+    if nb_test == 0:
+        return public
+    cells, cell_of, counts = np.unique(test_cells, return_inverse=True, return_counts=True)
+    wanted = public_size(nb_test, fraction)
+    quota = np.minimum(counts, wanted // len(cells))
+    # Whatever the even share leaves (the remainder, and what cells with too few captures could not give)
+    # comes from cells with captures to spare, one each per pass.
+    missing = wanted - int(quota.sum())
+    while missing > 0:
+        spare = np.flatnonzero(counts > quota)
+        extra = rng.choice(spare, size=min(missing, len(spare)), replace=False)
+        quota[extra] += 1
+        missing -= len(extra)
+    order = np.lexsort((rng.random(nb_test), cell_of))
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(nb_test, dtype=np.int64)
+    rank[order] = np.arange(nb_test) - np.repeat(first, counts)
+    public[rank < quota[cell_of]] = True
+    return public

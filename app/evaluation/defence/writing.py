@@ -104,7 +104,8 @@ def write_defence_sets(
 
     Layout (part of the format students' scripts rely on): train rows by cell_id, then rep, then time; test
     rows grouped by capture in ascending capture_id, time order inside a capture; verification rows by
-    capture_id. Every capture's timestamps start at 0. Files are written under temporary names in out_dir and
+    capture_id, with `public` (1 or 0: in the public subset or not) when the split drew one. Every capture's
+    timestamps start at 0. Files are written under temporary names in out_dir and
     renamed at the end; on failure none is left.
     """
     out_dir = Path(out_dir)
@@ -133,6 +134,8 @@ def write_defence_sets(
 
     order = np.argsort(split.test_capture_id)
     verification = {"capture_id": split.test_capture_id[order], "cell_id": captures.cell_id[split.test][order]}
+    if split.test_public is not None:
+        verification["public"] = split.test_public[order].astype(np.int64)
     sets = [
         (train_columns, split.train, ["cell_id", "rep", "direction_size", "timestamp"]),
         (test_columns, split.test, ["capture_id", "direction_size", "timestamp"]),
@@ -140,7 +143,7 @@ def write_defence_sets(
     try:
         for (columns, chosen, header), path, target in zip(sets, temporary, final, strict=False):
             write_zip(path, target.name[:-4], _csv_chunks(columns, captures, chosen, header), _WRITE_THREADS)
-        head = b"capture_id,cell_id\n"
+        head = (",".join(verification) + "\n").encode()
         write_zip(temporary[2], final[2].name[:-4], [lambda: head, lambda: _csv_bytes(verification)], _WRITE_THREADS)
         for source, target in zip(temporary, final, strict=True):
             os.replace(source, target)

@@ -47,7 +47,10 @@ def get_leaderboard():
     board = leaderboard.round_board(number)
     fields = ROW_FIELDS + (TRADEOFF_FIELDS if board["scoring"] == "tradeoff" else ())
     rows = [{k: r[k] for k in fields} for r in board["rows"]]
-    return jsonify(round=number, scoring=board["scoring"], generated=board["generated"], rows=rows)
+    public = board.get("public_subset", False)
+    return jsonify(
+        round=number, scoring=board["scoring"], generated=board["generated"], public_subset=public, rows=rows
+    )
 
 
 @bp.get("/leaderboard/overall")

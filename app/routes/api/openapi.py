@@ -156,6 +156,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "Match": obj({"id": i, "round": i, "attacker_team_id": i, "defender_team_id": i}),
         "Matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}},
         "Round": obj({"round": i, "matches": {"$ref": "#/components/schemas/Matches"}}),
+        "ClosedRound": obj({"round": i, "closed_at": {**s, "format": "date-time"}}),
         "Accepted": obj({"submission_id": i, "status_url": {**s, "format": "uri"}}),
         "Submission": obj(submission),
         "SubmissionList": obj(
@@ -172,6 +173,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "round": i,
                 "scoring": {"type": "string", "enum": ["original", "tradeoff"]},
                 "generated": {**s, **null},
+                "public_subset": b,
                 "rows": {"type": "array", "items": obj(row, list(row)[:3])},
             }
         ),
@@ -251,6 +253,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "rounds",
         "Rounds go in order and are never generated twice (409).",
         body="RoundRequest",
+    ),
+    ("api.close_round", "post"): Operation(
+        "Close a round: publish its full scores (staff)",
+        200,
+        "ClosedRound",
+        (401, 403, 404, 409),
+        "rounds",
+        "While a round is open, attack scores are shown on each test set's public subset only; closing it "
+        "publishes the full scores and mails them to its teams. 409 when it is already closed.",
     ),
     ("api.get_matches", "get"): Operation(
         "A round's matches",

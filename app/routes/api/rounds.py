@@ -24,6 +24,19 @@ def post_round():
     return jsonify(round=number, matches=[rounds.match_as_dict(m) for m in matches]), 201
 
 
+@bp.post("/rounds/<int:number>/close")
+@admin_token_required
+def close_round(number: int):
+    """Close round n now: its full scores are published."""
+    try:
+        closed = rounds.close_round(number)
+    except rounds.NoSuchRound as exc:
+        abort(404, str(exc))
+    except rounds.RoundConflict as exc:
+        return jsonify(error="round_conflict", message=str(exc)), 409
+    return jsonify(round=closed.number, closed_at=closed.closed_at.isoformat() + "Z")
+
+
 @bp.get("/matches")
 @token_required
 def get_matches():

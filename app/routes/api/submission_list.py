@@ -24,7 +24,7 @@ def list_submissions():
         return jsonify(items=[], page=page, per_page=per_page, total=0, pages=0)
     listing = submissions.team_submissions(user.team, page=page, per_page=per_page)
     return jsonify(
-        items=[submissions.submission_as_dict(s) for s in listing.items],
+        items=[submissions.submission_as_dict(s, user) for s in listing.items],
         page=page,
         per_page=per_page,
         total=listing.total,
