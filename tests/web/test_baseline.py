@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Attack, BaselineRun, Defence, Submission, SubmissionStatus, utcnow
+from app.models import Attack, BaselineRun, Defence, Round, Submission, SubmissionStatus, utcnow
 from app.services import baseline, leaderboard_cache
 from app.services.lifecycle import Delivery
 from app.storage import get_storage
@@ -103,12 +103,20 @@ def test_the_team_page_shows_each_defences_estimate_and_scores_with_intervals(cl
     (match,) = make_round(1, [(other, alice.team)])
     attack = make_attack(match, 0.9)
     attack.intervals = {**INTERVALS, "roc_auc": {"estimate": 0.9, "low": 0.88, "high": 0.94}}
+    public_intervals = {**INTERVALS, "roc_auc": {"estimate": 0.8, "low": 0.74, "high": 0.86}}
+    attack.public_scores = {"accuracy": 0.5, "top5_accuracy": 0.7, "roc_auc": 0.8, "intervals": public_intervals}
     db.session.commit()
     auth.login()
     page = text(client.get("/team/al-bo"))
     assert "Privacy estimate" in page and "0.857 ± 0.040" in page
     assert "lower bound" in page
-    assert "0.900 ± 0.030" in page  # the attack against al-bo, with its interval
+    # The round is open: the public-subset score, with its own interval; the full one is not shown yet.
+    assert "0.800 ± 0.060" in page and "public subset" in page
+    assert "0.900 ± 0.030" not in page
+    db.session.get(Round, 1).closed_at = utcnow()
+    db.session.commit()
+    page = text(client.get("/team/al-bo"))
+    assert "0.900 ± 0.030" in page  # the attack against al-bo, with its interval, once the round closed
 
 
 def test_attack_submission_pages_show_scores_with_intervals(client, auth, alice):
@@ -126,6 +134,7 @@ def test_attack_submission_pages_show_scores_with_intervals(client, auth, alice)
                 "top5_accuracy": 0.8,
                 "roc_auc": 0.9,
                 "intervals": INTERVALS,
+                "subset": "public",  # what scoring records while the round is open
             }
         ],
     }
