@@ -145,6 +145,10 @@ def _schemas() -> dict[str, dict[str, Any]]:
                         "description": "plausibility: least share of the reference's median duration per cell",
                     },
                     "min_packet_bytes": {**i, "description": "plausibility: at most 1 % of packets may be smaller"},
+                    "public_score_fraction": {
+                        **n,
+                        "description": "share of each test set scored apart and shown while a round is open",
+                    },
                 }
             ),
             "description": "What the worker checks a defence against (`srs validate defence --settings` reads it).",
