@@ -25,6 +25,10 @@ SMALL = {
     "MEAN_NB_REP_PER_CLASS": 6,
     "DEVIATION_NB_REP_PER_CLASS": 1,
     "ROWS_PER_CAPTURE": 2,
+    # The synthetic traffic is far smaller than the reference: plausibility (checked elsewhere) is off here.
+    "PLAUSIBLE_MIN_BYTES_RATIO": 0.0,
+    "PLAUSIBLE_MIN_TIME_RATIO": 0.0,
+    "MIN_PACKET_BYTES": 0,
     "NB_TRACES_TO_CLASSIFY": 8,
     "REDIS_URL": TEST_REDIS_URL,
 }
