@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from app.evaluation.attack import SCORER_VERSION, proba_columns
 from app.extensions import db
-from app.models import Attack, Defence, Submission, SubmissionKind, SubmissionRun, SubmissionStatus, utcnow
+from app.models import Attack, BaselineRun, Defence, Submission, SubmissionKind, SubmissionRun, SubmissionStatus, utcnow
 from app.services import attacks, defences, lifecycle
 from app.storage import get_storage
 from tests.conftest import SAMPLE_DEFENCE
@@ -402,7 +402,9 @@ def test_rerun_of_an_unpinned_defence_updates_its_row_and_drops_the_old_files(cl
 
 def test_rerun_of_a_failed_defence_creates_its_defence(client, auth, admin, alice, tmp_path):
     submission = upload_defence(alice, tmp_path)
-    db.session.delete(defence_of(submission.id))
+    gone = defence_of(submission.id)
+    db.session.execute(sa.delete(BaselineRun).where(BaselineRun.defence_id == gone.id))  # failed: no estimate
+    db.session.delete(gone)
     submission.status, submission.error = SubmissionStatus.FAILED, lifecycle.INTERNAL_ERROR
     db.session.commit()
     auth.login("admin")
