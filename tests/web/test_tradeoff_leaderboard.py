@@ -158,6 +158,8 @@ def test_the_plot_shows_every_defence_attacked_or_not(app, client, auth, alice):
     match, _ = make_round(1, [(a, b), (b, a)])  # cha-di's attack on al-bo is not in yet
     attack = make_attack(match, 0.8)
     attack.intervals = {"roc_auc": {"estimate": 0.8, "low": 0.76, "high": 0.84}}
+    # The round is open: the board counts the public-subset score, with the public subset's interval.
+    attack.public_scores = {**attack.public_scores, "intervals": attack.intervals}
     db.session.commit()
     auth.login()
     answer = client.get("/api/v1/leaderboard").get_json()
