@@ -66,6 +66,7 @@ def move_student(username: str, team: str, create: bool) -> None:
         moved_to = accounts.move_student(username, team, create=create)
     except accounts.AccountError as exc:
         raise click.ClickException(exc.message) from exc
+    audit.record_now(audit.CLI, "move-student", None, {"team": moved_to.name}, target=username)
     click.echo(f"{username} is now in team {moved_to.name}.")
 
 

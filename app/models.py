@@ -223,7 +223,10 @@ class Defence(db.Model):
     team: Mapped[Team] = relationship()
     submission: Mapped[Submission] = relationship()
     reference: Mapped[Reference | None] = relationship()
-    baseline: Mapped[BaselineRun | None] = relationship(back_populates="defence", uselist=False)
+    # Deleting a defence deletes its baseline run (the foreign key cascades too).
+    baseline: Mapped[BaselineRun | None] = relationship(
+        back_populates="defence", uselist=False, cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class BaselineRun(db.Model):

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Attack, Defence, Match, Round, Submission, Team, User
+from app.models import Attack, AuditEntry, Defence, Match, Round, Submission, Team, User
 from app.services import accounts, competition
 from tests import factories
 from tests.factories import make_user
@@ -115,6 +115,8 @@ def test_move_student_into_a_team_with_a_free_place(app, runner, alice):
     assert result.exit_code == 0, result.output
     assert "dave is now in team al-bo." in result.output
     assert team_of("dave") == "al-bo"
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "move-student")).one()
+    assert (entry.actor_name, entry.target, entry.after) == ("cli", "dave", {"team": "al-bo"})
 
 
 def test_move_student_into_a_new_team(app, runner, alice):
