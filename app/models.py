@@ -172,6 +172,7 @@ class Submission(db.Model):
     # The run that holds the evaluation (fresh for every claim) and the broker message that started it.
     run_id: Mapped[str | None] = mapped_column(sa.String(32))
     task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    worker: Mapped[str | None] = mapped_column(sa.String(255))  # Celery node name of the run ("celery@host")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
@@ -251,6 +252,7 @@ class BaselineRun(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     run_id: Mapped[str | None] = mapped_column(sa.String(32))
     task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    worker: Mapped[str | None] = mapped_column(sa.String(255))  # Celery node name of the run ("celery@host")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
@@ -393,6 +395,7 @@ class SubmissionRun(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     run_id: Mapped[str | None] = mapped_column(sa.String(32))
     task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    worker: Mapped[str | None] = mapped_column(sa.String(255))  # Celery node name of the run ("celery@host")
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     # Who asked for the run that replaced this one, and when: a username, or "cli".

@@ -65,7 +65,7 @@ def queue_missing(retry_failed: bool = False) -> int:
         failed = db.session.scalars(sa.select(BaselineRun).where(BaselineRun.status == SubmissionStatus.FAILED)).all()
         for row in failed:
             row.status, row.error, row.enqueued_at, row.attempts = SubmissionStatus.QUEUED, None, None, 0
-            row.run_id = row.task_id = row.started_at = row.finished_at = None
+            row.run_id = row.task_id = row.worker = row.started_at = row.finished_at = None
         rows += failed
     db.session.commit()
     for row in rows:
@@ -104,6 +104,7 @@ def claim(defence_id: int, delivery: Delivery = Delivery()) -> tuple[BaselineRun
             status=SubmissionStatus.RUNNING,
             run_id=run_id,
             task_id=delivery.message_id,
+            worker=delivery.worker,
             attempts=BaselineRun.attempts + 1,
             started_at=utcnow(),
         )

@@ -140,7 +140,7 @@ def submissions_table(number: int | None = None) -> Table:
         query = query.where(Submission.round == number)
     columns = ["id", "kind", "status", "team_name", "username", "round", "original_filename", "size", "sha256"]
     columns += ["created_at", "enqueued_at", "started_at", "finished_at", "attempts", "error"]
-    columns += ["utility_score", "attack_roc_auc", "failed_checks", "attack_public_roc_auc"]
+    columns += ["utility_score", "attack_roc_auc", "failed_checks", "attack_public_roc_auc", "worker"]
     found = list(db.session.scalars(query.order_by(Submission.id.desc())))
     full = _full_aucs([s.id for s in found if s.kind is SubmissionKind.ATTACK])
     body = [
@@ -148,6 +148,7 @@ def submissions_table(number: int | None = None) -> Table:
         + [s.sha256, _iso(s.created_at), _iso(s.enqueued_at), _iso(s.started_at), _iso(s.finished_at)]
         + [s.attempts, s.error, (s.results or {}).get("utility_score"), full.get(s.id, "")]
         + [_check_summary(s.results), _scores_summary(s.results) if s.kind is SubmissionKind.ATTACK else ""]
+        + [s.worker or ""]
         for s in found
     ]
     suffix = f"-round-{number}" if number is not None else ""

@@ -39,12 +39,16 @@ class Delivery:
 
     message_id: str | None = None
     redelivered: bool = False
+    worker: str | None = None  # the Celery node that received it ("celery@host"), shown to staff
 
     @classmethod
     def of(cls, request: Any) -> Delivery:
         """The delivery of a Celery task request (`self.request` in a bound task)."""
         info = getattr(request, "delivery_info", None) or {}
-        return cls(getattr(request, "id", None), bool(info.get("redelivered")))
+        hostname = getattr(request, "hostname", None)
+        return cls(
+            getattr(request, "id", None), bool(info.get("redelivered")), str(hostname)[:255] if hostname else None
+        )
 
 
 @dataclass
@@ -134,6 +138,7 @@ def claim(submission_id: int, delivery: Delivery = Delivery()) -> Run | None:
             status=SubmissionStatus.RUNNING,
             run_id=run_id,
             task_id=delivery.message_id,
+            worker=delivery.worker,
             attempts=Submission.attempts + 1,
             started_at=utcnow(),
             progress="starting",

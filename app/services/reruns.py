@@ -80,6 +80,7 @@ def rerun_submission(submission_id: int, requested_by: str) -> Submission:
         attempts=submission.attempts,
         run_id=submission.run_id,
         task_id=submission.task_id,
+        worker=submission.worker,
         started_at=submission.started_at,
         finished_at=submission.finished_at,
         rerun_by=requested_by[:64],
@@ -101,6 +102,7 @@ def rerun_submission(submission_id: int, requested_by: str) -> Submission:
             # No run id: the next claim must not delete the finished run's outputs (a pinned defence's sets).
             run_id=None,
             task_id=None,
+            worker=None,
             enqueued_at=None,
             started_at=None,
             finished_at=None,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import socket
 import zipfile
 
 import pandas as pd
@@ -41,13 +43,19 @@ def test_staff_rerun_through_the_worker_and_rescore(stack, round_one):
     attack_id = _submission_id(upload(alice, "/attack/", data=body))
     first = wait_finished(alice, attack_id)
     assert first["status"] == "succeeded", first["error"]
+    # Staff see which worker ran it (the conftest names the main worker test-<pid>@<host>).
+    worker = f"test-{os.getpid()}@{socket.gethostname()}"
+    page = admin.get(f"/admin/submissions/{attack_id}").get_data(as_text=True)
+    assert f'<dd id="worker">{worker}</dd>' in page
+    listing = admin.get("/admin/submissions/?kind=attack").get_data(as_text=True)
+    assert f'<td class="worker">{worker}</td>' in listing
 
     assert admin.post(f"/admin/submissions/{attack_id}/rerun").status_code == 302
     again = wait_finished(alice, attack_id)
     assert again["status"] == "succeeded", again["error"]
     assert again["results"]["scores"] == first["results"]["scores"]
     rows = _history(admin, attack_id)
-    assert rows[0].startswith("1 succeeded") and "ROC-AUC 0.5000" in rows[0]
+    assert rows[0].startswith("1 succeeded") and "ROC-AUC 0.5000" in rows[0] and worker in rows[0]
     assert rows[1].startswith("2 current run")
 
     rescored = admin.post("/admin/rescore/", data={"round": "1"}).get_data(as_text=True)

@@ -56,9 +56,9 @@ def _writing_evaluation(utility: float = 5.0, during=None):
 
 
 def test_a_run_records_success_keeps_its_files_and_mails_once(app, queued, mails):
-    lifecycle.run(queued.id, _writing_evaluation(), lifecycle.Delivery("m1"))
+    lifecycle.run(queued.id, _writing_evaluation(), lifecycle.Delivery("m1", worker="celery@host-a"))
     s = _reload(queued.id)
-    assert s.status is SubmissionStatus.SUCCEEDED and s.attempts == 1
+    assert s.status is SubmissionStatus.SUCCEEDED and s.attempts == 1 and s.worker == "celery@host-a"
     defence = db.session.scalar(db.select(Defence))
     assert defence.train_key == f"defences/{s.id}/{s.run_id}/train.csv.zip"
     assert get_storage().exists(defence.train_key)
