@@ -39,6 +39,7 @@ sys.path.insert(0, sys.argv[1])
 kind, path, extra = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 from app.evaluation.attack import score_attack
 from app.evaluation.defence import CellMedians, DefenceSettings, evaluate_defence
+import pandas  # loaded in a running worker (the defence code imports it); the scorer imports it lazily
 if kind == "defence":
     reference = CellMedians.from_dict(json.loads(extra.read_text())["medians"])
 with tempfile.TemporaryDirectory() as out:

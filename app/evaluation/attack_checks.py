@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from .checks import MAX_EXAMPLES, failed, passed, plural
@@ -67,7 +66,10 @@ def check_types(table: pa.Table, nb_classes: int) -> tuple[CheckResult, np.ndarr
             if bad.any():
                 return _bad(name, values, bad, "not an integer")
             return values.astype(np.int64)
-        # Text (or booleans, dates...): show the cells that are not numbers.
+        # Text (or booleans, dates...): show the cells that are not numbers. pandas only on this rare path, so that
+        # checking a well-formed file (srs validate) does not pay for importing it.
+        import pandas as pd
+
         text = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object).astype(str)
         numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
         if integer:

@@ -73,7 +73,7 @@ def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_uncompresse
     """Run the worker's attack checks on file against the captures of the test sets in sets_dir.
 
     The worker checks against the hidden verification sets, which hold the same capture ids as the public test
-    sets; the labels are unknown here, so the scores computed on the way are meaningless and dropped.
+    sets; the labels are unknown here, so it runs the checks only (score=False).
     Returns {"passed", "message" (the worker's error message, None when passed), "checks" (as dicts)}.
     """
     attack = evaluation_module("attack")
@@ -89,7 +89,11 @@ def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_uncompresse
             stand_ins[team_id] = stand_in
         try:
             result = attack.score_attack(
-                Path(file), stand_ins, nb_classes=nb_classes, max_uncompressed_bytes=max_uncompressed_bytes
+                Path(file),
+                stand_ins,
+                nb_classes=nb_classes,
+                max_uncompressed_bytes=max_uncompressed_bytes,
+                score=False,  # the stand-ins' labels are made up: only the checks mean something here
             )
         except errors.ValidationError as exc:
             return {"passed": False, "message": exc.message, "checks": _failed_checks(exc)}
