@@ -67,14 +67,16 @@ else
   WEB_COMMAND="flask run --host $HOST --port $PORT --no-reload"
 fi
 QUEUE="$(python -c 'import config; print(config.Config.CELERY_TASK_QUEUE)')"
-WORKER_COMMAND="celery -A srs.celery worker --queues $QUEUE --concurrency ${SRS_WORKER_CONCURRENCY:-2}"
+# CPU priority: the web server answers first, then validation, then the baseline attack (nice 0 / 5 / 15), so a
+# deadline rush on a shared host keeps uploads fast and feedback ahead of privacy estimates.
+WORKER_COMMAND="nice -n ${SRS_WORKER_NICE:-5} celery -A srs.celery worker --queues $QUEUE --concurrency ${SRS_WORKER_CONCURRENCY:-2}"
 WORKER_COMMAND+=" --loglevel ${SRS_WORKER_LOGLEVEL:-info} --without-gossip --without-mingle"
 # The baseline attack (a privacy estimate of every accepted defence) has its own queue and worker, one task at
 # a time (each uses both cores for about 15 s), so validation and scoring are never queued behind it.
 # (%%h: supervisord expands % itself; celery receives %h, the host name.)
 # SRS_BASELINE_CONCURRENCY=0 starts none here (run one on another worker host).
 BASELINE_CONCURRENCY="${SRS_BASELINE_CONCURRENCY:-1}"
-BASELINE_COMMAND="celery -A srs.celery worker --queues $QUEUE.baseline --concurrency $BASELINE_CONCURRENCY"
+BASELINE_COMMAND="nice -n ${SRS_BASELINE_NICE:-15} celery -A srs.celery worker --queues $QUEUE.baseline --concurrency $BASELINE_CONCURRENCY"
 BASELINE_COMMAND+=" --hostname baseline@%%h --loglevel ${SRS_WORKER_LOGLEVEL:-info} --without-gossip --without-mingle"
 BEAT_COMMAND="celery -A srs.celery beat --schedule $RUN_DIR/celerybeat-schedule --pidfile="
 BEAT_COMMAND+=" --loglevel ${SRS_WORKER_LOGLEVEL:-info}"

@@ -17,6 +17,7 @@ from app.evaluation.defence import (
     group_captures,
     read_defence,
 )
+from app.evaluation.defence.writing import decimal_scale
 from app.evaluation.errors import ValidationError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "attack_defence_test_scripts" / "test_defence.csv.zip"
@@ -413,3 +414,19 @@ def test_sample_test_set_has_three_captures_per_cell_and_rebased_times(tmp_path)
     assert (test.groupby("capture_id").timestamp.first() == 0).all()
     assert (train.groupby(["cell_id", "rep"]).timestamp.first() == 0).all()
     assert train.timestamp.max() < 10_000 and test.timestamp.max() < 10_000
+    # Each rebased time is the exact decimal difference, as a student would write it: no float noise.
+    durations = (frame.groupby(["cell_id", "rep"]).timestamp.agg(lambda t: t.max() - t.min())).round(6)
+    written = pd.concat([train.groupby(["cell_id", "rep"]).timestamp.max(), test.groupby("capture_id").timestamp.max()])
+    assert sorted(written) == sorted(durations)
+    text = pd.read_csv(result.test_path, dtype={"timestamp": str}).timestamp
+    assert text.str.fullmatch(r"\d+(\.\d{1,6})?").all(), text[~text.str.fullmatch(r"\d+(\.\d{1,6})?")].head()
+
+
+def test_decimal_scale_finds_the_uploads_decimals_or_none():
+    assert decimal_scale(np.array([0.0, 0.523642, 1.16, 1_700_000_000.000001])) == 1e6
+    assert decimal_scale(np.array([0.0, 2.0, 15.0])) == 1.0
+    assert decimal_scale(np.array([0.5, 0.25, 0.125])) == 1e3
+    assert decimal_scale(np.random.default_rng(1).random(100)) is None  # full double precision: left as it is
+    assert decimal_scale(np.array([np.nextafter(1e12, 2e12)])) is None  # more decimals than a double holds exactly there
+    assert decimal_scale(np.array([0.1, np.nan])) is None
+    assert decimal_scale(np.array([])) is None

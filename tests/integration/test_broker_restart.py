@@ -301,6 +301,9 @@ def test_a_dead_worker_is_restarted_while_the_site_serves_and_sigterm_stops_ever
         restarted = pid if pid and pid != first_worker and psutil.pid_exists(pid) else None
         time.sleep(0.2)
     assert restarted, "the worker was not restarted:\n" + site.logs()
+    # The restarted worker keeps its lower CPU priority: in a rush the web server answers uploads first.
+    web_nice = psutil.Process(_supervised_pid(site, "web")).nice()
+    assert psutil.Process(restarted).nice() == min(web_nice + 5, 19)
 
     admin = site.token("admin")
     assert request(site.url + "/api/v1/competition", method="PUT", token=admin, body={"phase": "Defence"})[0] == 200
