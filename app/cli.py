@@ -18,6 +18,7 @@ from app.services import (
     references,
     reruns,
     rescore,
+    round_sets,
     rounds,
     set_layout,
 )
@@ -106,6 +107,7 @@ def sweep_submissions() -> None:
     click.echo(f"Re-enqueued {counts['requeued']}, failed {counts['failed']}, cleaned {counts['cleaned']} folders.")
     counts = baseline.sweep()
     click.echo(f"Baseline attacks: re-enqueued {counts['baseline_requeued']}, failed {counts['baseline_failed']}.")
+    click.echo(f"Round sets: re-enqueued {round_sets.sweep()['round_sets_requeued']}.")
 
 
 @click.command("export")

@@ -298,6 +298,7 @@ class RoundSet(db.Model):
     test_size: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None]  # None: its task has not reached the broker yet (the sweeper sends it)
     finished_at: Mapped[datetime | None]
 
     defence: Mapped[Defence] = relationship()

@@ -37,13 +37,28 @@ def plan_sets(number: int, defence_ids: set[int]) -> list[RoundSet]:
     return [RoundSet(round=number, defence_id=d, seed=secrets.randbits(62)) for d in sorted(defence_ids & earlier)]
 
 
-def enqueue(round_sets: list[RoundSet]) -> None:
-    """Hand each set to a worker; one the broker did not take stays preparing (and its round's downloads wait)."""
+def enqueue(round_sets: list[RoundSet]) -> int:
+    """Hand each set to a worker and commit; one the broker did not take stays preparing with no enqueued_at
+    (its round's downloads wait) until the sweeper sends it. Returns how many were sent."""
+    sent = 0
     for round_set in round_sets:
         try:
             send_task(TASK_NAME, [round_set.id])
-        except Exception as exc:  # broker down: the row stays preparing
+        except Exception as exc:  # broker down: the row stays preparing, the sweeper sends it later
             log.warning("could not enqueue round set %s: %s", round_set.id, exc)
+            continue
+        round_set.enqueued_at = utcnow()
+        sent += 1
+    db.session.commit()
+    return sent
+
+
+def sweep() -> dict[str, int]:
+    """Send the sets whose task never reached the broker (Redis was down when the round was generated)."""
+    never_sent = db.session.scalars(
+        sa.select(RoundSet).where(RoundSet.status == RoundSet.PREPARING, RoundSet.enqueued_at.is_(None))
+    ).all()
+    return {"round_sets_requeued": enqueue(list(never_sent)) if never_sent else 0}
 
 
 def prepare(round_set_id: int) -> None:

@@ -130,3 +130,27 @@ def test_round_two_gets_fresh_sets_and_round_one_labels_do_not_score_them(two_ro
     attacks.run_evaluation(good)
     db.session.expire_all()
     assert db.session.get(Submission, good).status is SubmissionStatus.SUCCEEDED
+
+
+def test_sets_whose_task_never_reached_the_broker_are_sent_by_the_sweeper(two_rounds, monkeypatch):
+    def broker_down(name, args):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(round_sets, "send_task", broker_down)
+    assert client_post_round(two_rounds, 2).status_code == 201  # generation does not wait for the broker
+    fresh = list(db.session.scalars(sa.select(RoundSet).where(RoundSet.round == 2)))
+    assert len(fresh) == 2 and all(s.status == RoundSet.PREPARING and s.enqueued_at is None for s in fresh)
+
+    sent = []
+    monkeypatch.setattr(round_sets, "send_task", lambda name, args: sent.append((name, args)))
+    result = two_rounds["app"].test_cli_runner().invoke(args=["sweep-submissions"])
+    assert "Round sets: re-enqueued 2." in result.output, result.output
+    assert sorted(sent) == sorted((round_sets.TASK_NAME, [s.id]) for s in fresh)
+    db.session.expire_all()
+    assert all(s.enqueued_at is not None for s in fresh)
+    assert round_sets.sweep() == {"round_sets_requeued": 0}  # sent once: a queued task is not sent again
+    assert len(sent) == 2
+
+
+def client_post_round(two_rounds, number: int):
+    return two_rounds["client"].post("/api/v1/rounds", json={"round": number}, headers=two_rounds["admin"])
