@@ -13,7 +13,7 @@ from app.models import Phase
 from app.services import competition
 from tests import factories
 from tests.conftest import SAMPLE_DEFENCE, TEST_REDIS_URL, run_namespace
-from tests.integration.conftest import LiveStack, MailBox
+from tests.integration.conftest import LiveStack, MailBox, wait_for
 from tests.integration.helpers import logged_in, upload, wait_finished
 from tests.s3server import apply_env, make_bucket, object_keys, s3_server
 
@@ -81,6 +81,14 @@ def test_a_defence_is_evaluated_with_files_only_in_the_bucket(s3_stack):
     assert f"srs/submissions/{submission_id}/upload.zip" in keys
     assert len(keys) == 4, keys  # the upload and the defence's train, test and verification sets
     assert all(key.startswith("srs/") for key in keys)
+
+    # The baseline attack then reads the sets from the bucket too (into its own scratch folder while it runs).
+    def estimated():
+        data = client.get(f"/api/v1/submissions/{submission_id}").get_json()["baseline"]
+        return data if data and data["status"] in ("succeeded", "failed") else None
+
+    baseline = wait_for(estimated, timeout=300, interval=0.5, what="the baseline attack")
+    assert baseline["status"] == "succeeded", s3_stack.baseline_log.read_text(errors="replace")[-3000:]
     # nothing stayed on either machine's disk: no local upload folder, scratch folders emptied
     assert not (s3_stack.base / "no-local-uploads").exists()
     for scratch in (s3_stack.extra["web_scratch"], s3_stack.extra["worker_scratch"]):
