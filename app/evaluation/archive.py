@@ -15,6 +15,11 @@ from typing import BinaryIO
 
 from .errors import ValidationError
 
+try:  # ISA-L's deflate: the same format as zlib's, written about 2.5x faster (the server installs it)
+    from isal import isal_zlib as _compressor
+except ImportError:  # the srs client validates without writing sets: zlib is enough there
+    _compressor = zlib
+
 # An upload holds one CSV (plus, at most, folders and an archiver's metadata): a hundred entries is plenty,
 # and refusing more before zipfile parses the central directory keeps a crafted archive cheap to turn down.
 MAX_ZIP_ENTRIES = 100
@@ -237,8 +242,8 @@ def read_header(path: Path, member: str, max_bytes: int, max_fields: int) -> lis
 
 def _deflate(data) -> bytes:
     """Raw deflate of one chunk, ended on a byte boundary (sync flush) so chunks can be joined."""
-    compressor = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    compressor = _compressor.compressobj(_DEFLATE_LEVEL, _compressor.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(_compressor.Z_SYNC_FLUSH)
 
 
 def _format_and_deflate(make_chunk: Callable[[], bytes | memoryview]) -> tuple[bytes | memoryview, bytes]:
@@ -277,7 +282,7 @@ def write_zip(path: Path, member: str, chunks: Iterable[Callable[[], bytes | mem
         def drain() -> None:
             nonlocal crc, size, compressed_size
             text, data = pending.popleft().result()
-            crc = zlib.crc32(text, crc)
+            crc = _compressor.crc32(text, crc)
             size += len(text)
             compressed_size += len(data)
             out.write(data)

@@ -1,7 +1,8 @@
 """Writing of the train, test and verification sets as zips, formatted and compressed on several threads."""
 
+import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from .traces import DefenceTraces
 _WRITE_BATCH_ROWS = 1 << 18
 _WRITE_THREADS = 2
 _MAX_DECIMALS = 9
+_SMALL_RANGE = 1 << 16
 
 
 def _rows_of(captures: Captures, chosen: np.ndarray) -> np.ndarray:
@@ -46,18 +48,41 @@ def _arrow(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(_ARROW_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
 
 
-def _repeated(values: np.ndarray, lengths: np.ndarray) -> pa.DictionaryArray:
-    """values[i] repeated lengths[i] times, as text formatted once per value instead of once per row."""
-    texts = [str(value).encode() for value in values.tolist()]
+def _texts(values: Iterable[int]) -> pa.Array:
+    """The values formatted as an Arrow string array."""
+    texts = [str(value).encode() for value in values]
     offsets = np.zeros(len(texts) + 1, dtype=np.int32)
     np.cumsum([len(text) for text in texts], out=offsets[1:])
-    dictionary = pa.Array.from_buffers(
-        pa.string(), len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(texts))]
-    )
-    indices = np.repeat(np.arange(len(texts), dtype=np.int32), lengths)
-    return pa.DictionaryArray.from_arrays(
-        pa.Array.from_buffers(pa.int32(), len(indices), [None, pa.py_buffer(indices)]), dictionary
-    )
+    return pa.Array.from_buffers(pa.string(), len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(texts))])
+
+
+def _indices(indices: np.ndarray) -> pa.Array:
+    return pa.Array.from_buffers(pa.int32(), len(indices), [None, pa.py_buffer(np.ascontiguousarray(indices))])
+
+
+# Arrow's CSV writer copies a plain string column several times faster than it formats integers (or a dictionary
+# column): columns with few distinct values are formatted once per value and copied row by row (Arrow's take).
+
+
+def _repeated(values: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """values[i] repeated lengths[i] times, as text formatted once per value instead of once per row."""
+    indices = np.repeat(np.arange(len(values), dtype=np.int32), lengths)
+    return _texts(values.tolist()).take(_indices(indices))
+
+
+@functools.lru_cache(maxsize=4)
+def _range_texts(low: int, high: int) -> pa.Array:
+    return _texts(range(low, high + 1))
+
+
+def _integers(values: np.ndarray) -> pa.Array:
+    """An integer column as text; values within a small range (packet sizes) are formatted once each."""
+    if not len(values):
+        return _arrow(values)
+    low, high = int(values.min()), int(values.max())
+    if high - low >= _SMALL_RANGE:
+        return _arrow(values)
+    return _range_texts(low, high).take(_indices((values - low).astype(np.int32)))
 
 
 def _csv_bytes(columns: dict[str, np.ndarray | pa.Array]) -> memoryview:
@@ -150,7 +175,7 @@ def write_defence_sets(
         return {
             "cell_id": _repeated(captures.cell_id[chosen], length),
             "rep": _repeated(split.train_rep[part], length),
-            "direction_size": traces.direction_size[rows],
+            "direction_size": _integers(traces.direction_size[rows]),
             "timestamp": _rebased_times(traces, captures, chosen, rows, scale),
         }
 
@@ -159,7 +184,7 @@ def write_defence_sets(
         rows = _rows_of(captures, chosen)
         return {
             "capture_id": _repeated(split.test_capture_id[part], captures.length[chosen]),
-            "direction_size": traces.direction_size[rows],
+            "direction_size": _integers(traces.direction_size[rows]),
             "timestamp": _rebased_times(traces, captures, chosen, rows, scale),
         }
 
