@@ -140,6 +140,14 @@ def run_worker(kind: str, path: Path, extra: Path, script: str = WORKER, base: P
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def start_floor() -> dict:
+    """A fresh interpreter importing what any `srs validate` needs (numpy, pyarrow's CSV reader, click, rich)."""
+    start = time.perf_counter()
+    code = "import numpy, pyarrow, pyarrow.csv, pyarrow.compute, click, rich.console"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return {"seconds": time.perf_counter() - start, "cpu": 0.0}
+
+
 def best(runs: list[dict]) -> dict:
     return {"seconds": min(run["seconds"] for run in runs), "cpu": min(run["cpu"] for run in runs)}
 
@@ -174,6 +182,7 @@ def main() -> int:
             client = best([run_srs(site, srs_args, work) for _ in range(args.repeat)])
             inside = best([run_worker(*work_args, script=SRS_WORK, base=site) for _ in range(args.repeat)])
             rows.append((name, worker, client, inside))
+        floor = best([start_floor() for _ in range(args.repeat)])["seconds"]
     header = (
         f"{'file':<8} {'worker s':>8} {'worker cpu':>10} {'srs s':>6} {'srs cpu':>7} {'ratio':>6} {'cpu ratio':>9}"
         f" {'srs work s':>10} {'work ratio':>10}"
@@ -190,6 +199,10 @@ def main() -> int:
         )
         ok &= ratio <= TARGET_RATIO
     print("srs s: the whole command, launch to exit; srs work s: the same validation in one process after its imports")
+    print(
+        f"start-up floor (a fresh python importing numpy, pyarrow, click and rich, same run): {floor:.2f} s;"
+        " srs s minus it: " + ", ".join(f"{n} {c['seconds'] - floor:.2f} s" for n, _, c, _ in rows)
+    )
     print(
         f"target: srs validate within {TARGET_RATIO}x the worker's time on the same file -> {'met' if ok else 'MISSED'}"
     )

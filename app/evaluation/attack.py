@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .archive import inspect_upload, open_capped, read_header
+from .arrays import as_numpy
 from .attack_checks import (
     SUM_TOLERANCE,
     check_captures,
@@ -203,15 +204,15 @@ def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.nd
         )
         if table.column("capture_id").null_count or table.column("cell_id").null_count:
             raise ValueError("empty cells")
-        ids = table.column("capture_id").to_numpy()
-        cells = table.column("cell_id").to_numpy()
+        ids = as_numpy(table.column("capture_id"))
+        cells = as_numpy(table.column("cell_id"))
         public_column = table.column("public")
         if public_column.null_count == len(public_column):  # absent (or empty): no public subset
             public = None
         elif public_column.null_count:
             raise ValueError("empty cells in the public column")
         else:
-            public = public_column.to_numpy() == 1
+            public = as_numpy(public_column) == 1
     except (OSError, zipfile.BadZipFile, pa.ArrowException, KeyError, ValueError) as exc:
         raise ValueError(f"The verification set of team {team_id} is unreadable: {exc}") from exc
     order = np.argsort(ids, kind="stable")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
+from .arrays import as_numpy
 from .checks import MAX_EXAMPLES, failed, passed, plural
 from .errors import CheckResult
 
@@ -56,10 +57,10 @@ def check_types(table: pa.Table, nb_classes: int) -> tuple[CheckResult, np.ndarr
             return None
         kind = column.type
         if pa.types.is_integer(kind):
-            values = column.to_numpy().astype(np.int64 if integer else np.float64)
+            values = as_numpy(column).astype(np.int64 if integer else np.float64)
             return values
         if pa.types.is_floating(kind):
-            values = column.to_numpy().astype(np.float64)
+            values = as_numpy(column).astype(np.float64)
             if not integer:
                 return values
             bad = ~(np.isfinite(values) & (values == np.round(values)))

@@ -1,8 +1,11 @@
 """Scoring of attack uploads: hostile files are refused with a message, honest ones are scored."""
 
 import json
+import subprocess
+import sys
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -299,3 +302,26 @@ def test_realistic_upload_is_scored_quickly(tmp_path):
     elapsed = time.perf_counter() - start
     assert all(attack.accuracy == 1.0 and attack.nb_captures == 300 for attack in result.scores.values())
     assert elapsed < 2.0
+
+
+def test_checking_without_scoring_runs_every_check_and_leaves_pandas_unloaded(tmp_path, targets, verification_paths):
+    """`srs validate attack` runs score_attack(score=False): the same checks, no scores, and no pandas import (a
+    third of the command's time on a student's machine)."""
+    path = upload(tmp_path, perfect_frame(targets))
+    checked = score_attack(path, verification_paths, nb_classes=NB_CLASSES, max_uncompressed_bytes=CAP, score=False)
+    scored = score(tmp_path, path, verification_paths)
+    assert checked.checks == scored.checks and checked.scores == {} and set(scored.scores) == {3, 7}
+
+    child = (
+        "import sys, json; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+        "from app.evaluation.attack import score_attack;"
+        "paths = {int(k): Path(v) for k, v in json.loads(sys.argv[3]).items()};"
+        f"r = score_attack(Path(sys.argv[2]), paths, nb_classes={NB_CLASSES}, max_uncompressed_bytes={CAP},"
+        " score=False);"
+        "print(len(r.checks), 'pandas' in sys.modules)"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    paths = json.dumps({str(k): str(v) for k, v in verification_paths.items()})
+    done = subprocess.run([sys.executable, "-c", child, root, str(path), paths], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(len(checked.checks)), "False"]

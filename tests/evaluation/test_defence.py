@@ -427,6 +427,6 @@ def test_decimal_scale_finds_the_uploads_decimals_or_none():
     assert decimal_scale(np.array([0.0, 2.0, 15.0])) == 1.0
     assert decimal_scale(np.array([0.5, 0.25, 0.125])) == 1e3
     assert decimal_scale(np.random.default_rng(1).random(100)) is None  # full double precision: left as it is
-    assert decimal_scale(np.array([np.nextafter(1e12, 2e12)])) is None  # more decimals than a double holds exactly there
+    assert decimal_scale(np.array([np.nextafter(1e12, 2e12)])) is None  # too many decimals for a double
     assert decimal_scale(np.array([0.1, np.nan])) is None
     assert decimal_scale(np.array([])) is None
