@@ -2,6 +2,7 @@
 
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -194,7 +195,13 @@ def test_a_header_flood_is_refused_before_its_fields_are_parsed(tmp_path):
     assert read_header(path, "traces.csv", LIMIT, 20_000) == ["cell_id"] * 20_000
 
 
-def test_write_zip_joins_chunks_into_one_readable_member(tmp_path):
+@pytest.mark.parametrize("compressor", ["isal", "zlib"])
+def test_write_zip_joins_chunks_into_one_readable_member(tmp_path, monkeypatch, compressor):
+    """The server deflates with ISA-L; where isal is absent (the srs client) zlib writes the same format."""
+    if compressor == "zlib":
+        monkeypatch.setattr(archive_module, "_compressor", zlib)
+    else:
+        assert archive_module._compressor.__name__ == "isal.isal_zlib", "requirements.txt pins isal"
     path = tmp_path / "out.zip"
     chunks = [b"a,b\n"] + [f"{i},{i * i}\n".encode() for i in range(2000)]
     write_zip(path, "out.csv", [lambda chunk=chunk: chunk for chunk in chunks])
