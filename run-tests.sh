@@ -13,7 +13,7 @@ if [ ! -f "$client_stamp" ] || [ -n "$(find client app/evaluation -newer "$clien
   venv/bin/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall ./client
   touch "$client_stamp"
 fi
-export PATH="$PWD/venv/bin:$PATH"
+export PATH="$PWD/venv/bin:$PATH" SRS_RUN_TESTS=1  # the installed client is current (tests/client/test_packaging.py)
 export CELERY_BROKER_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 ./run-redis.sh
 exec python -m pytest "$@"
