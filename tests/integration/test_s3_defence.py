@@ -61,6 +61,7 @@ def s3_stack(tmp_path, monkeypatch):
             yield stack
         finally:
             stack.stop_worker()
+            stack.stop_baseline_worker()
             db.session.remove()
             ctx.pop()
             with app.app_context():
