@@ -25,6 +25,12 @@ for arg in "$@"; do
   esac
 done
 if [ "$WEB$WORKER" = 00 ]; then echo "--web-only and --worker-only exclude each other." >&2; exit 2; fi
+for setting in SRS_WORKER_NICE SRS_BASELINE_NICE; do  # nice would refuse them in a restart loop: say it once here
+  if [ -n "${!setting:-}" ] && ! [[ "${!setting}" =~ ^[0-9]+$ && "${!setting}" -le 19 ]]; then
+    echo "$setting=${!setting} is not a niceness: give a whole number from 0 (web server's priority) to 19." >&2
+    exit 2
+  fi
+done
 
 # --- environment -----------------------------------------------------------------------------------------
 # shellcheck source=scripts/venv.sh

@@ -13,12 +13,10 @@ from app.services import (
     audit,
     baseline,
     exports,
-    lifecycle,
     maintenance,
     references,
     reruns,
     rescore,
-    round_sets,
     rounds,
     set_layout,
 )
@@ -103,11 +101,10 @@ def flush_db(yes: bool) -> None:
 @click.command("sweep-submissions")
 def sweep_submissions() -> None:
     """Enqueue stale queued submissions again and fail stale running ones (the worker does it every minute)."""
-    counts = lifecycle.sweep()
+    counts = maintenance.sweep()
     click.echo(f"Re-enqueued {counts['requeued']}, failed {counts['failed']}, cleaned {counts['cleaned']} folders.")
-    counts = baseline.sweep()
     click.echo(f"Baseline attacks: re-enqueued {counts['baseline_requeued']}, failed {counts['baseline_failed']}.")
-    click.echo(f"Round sets: re-enqueued {round_sets.sweep()['round_sets_requeued']}.")
+    click.echo(f"Round sets: re-enqueued {counts['round_sets_requeued']}.")
 
 
 @click.command("export")

@@ -57,10 +57,10 @@ def check_types(table: pa.Table, nb_classes: int) -> tuple[CheckResult, np.ndarr
             return None
         kind = column.type
         if pa.types.is_integer(kind):
-            values = as_numpy(column).astype(np.int64 if integer else np.float64)
+            values = as_numpy(column).astype(np.int64 if integer else np.float64, copy=False)
             return values
         if pa.types.is_floating(kind):
-            values = as_numpy(column).astype(np.float64)
+            values = as_numpy(column).astype(np.float64, copy=False)
             if not integer:
                 return values
             bad = ~(np.isfinite(values) & (values == np.round(values)))

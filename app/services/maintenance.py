@@ -1,4 +1,4 @@
-"""Staff maintenance: flushing matches or the whole database."""
+"""Staff maintenance: the sweeper, flushing matches or the whole database."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Attack, Match, Round, RoundSet
+from app.services import baseline, lifecycle, round_sets
 from app.services.competition import get_state
 from app.services.leaderboard_cache import clear_leaderboard
 from app.storage import get_storage
 
 # Every top-level folder of storage keys the platform writes.
 STORED_PREFIXES = ("submissions", "defences", "attacks", "attack_sets", "round_sets")
+
+
+def sweep() -> dict[str, int]:
+    """Everything the sweeper does (beat every minute, `flask sweep-submissions`): uploads, baseline runs and
+    round sets that never reached the broker are sent, stale runs failed, leftover scratch folders removed."""
+    return {**lifecycle.sweep(), **baseline.sweep(), **round_sets.sweep()}
 
 
 def flush_matches() -> dict[str, int]:

@@ -58,7 +58,7 @@ def sweep() -> dict[str, int]:
     never_sent = db.session.scalars(
         sa.select(RoundSet).where(RoundSet.status == RoundSet.PREPARING, RoundSet.enqueued_at.is_(None))
     ).all()
-    return {"round_sets_requeued": enqueue(list(never_sent)) if never_sent else 0}
+    return {"round_sets_requeued": enqueue(list(never_sent))}
 
 
 def prepare(round_set_id: int) -> None:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from app.services import baseline, competition, lifecycle, mail, round_sets
+from app.services import competition, mail, maintenance
 
 
 @shared_task(name="srs.send_mail", autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
@@ -12,7 +12,7 @@ def send_mail(subject: str, recipients: list[str], text_body: str, html_body: st
 
 @shared_task(name="srs.sweep_submissions")
 def sweep_submissions() -> dict[str, int]:
-    return {**lifecycle.sweep(), **baseline.sweep(), **round_sets.sweep()}
+    return maintenance.sweep()
 
 
 @shared_task(name="srs.competition_state", ignore_result=False)

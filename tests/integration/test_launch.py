@@ -28,3 +28,10 @@ def test_one_role_options_exclude_each_other_and_unknown_options_are_named():
     assert both.returncode == 2 and "exclude each other" in both.stderr
     unknown = _run("--fast")
     assert unknown.returncode == 2 and "Unknown option --fast" in unknown.stderr
+
+
+def test_a_bad_niceness_is_refused_before_anything_starts():
+    result = _run(SRS_WORKER_NICE="high")
+    assert result.returncode == 2
+    assert "SRS_WORKER_NICE=high is not a niceness: give a whole number from 0" in result.stderr
+    assert _run(SRS_BASELINE_NICE="25").returncode == 2

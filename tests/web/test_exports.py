@@ -6,10 +6,11 @@ import csv
 import io
 
 import pytest
+import sqlalchemy as sa
 
 from app.csv_safe import neutralise, to_csv
 from app.extensions import db
-from app.models import SubmissionStatus
+from app.models import Submission, SubmissionStatus
 from app.services import competition
 from tests.factories import api_token, make_attack, make_defence, make_round, make_submission, make_team, make_user
 
@@ -90,6 +91,16 @@ def test_submissions_csv_has_every_submission_with_results(client, auth, admin, 
     failed = [r for r in rows if r["status"] == "failed"]
     assert failed[0]["error"] == "'=bad"
     assert [int(r["id"]) for r in rows] == sorted((int(r["id"]) for r in rows), reverse=True)
+
+
+def test_submissions_csv_names_the_worker_of_each_run(client, auth, admin, competition_with_a_round):
+    ran = db.session.scalars(sa.select(Submission).order_by(Submission.id)).first()
+    ran.worker = "celery@eval-host-2"
+    db.session.commit()
+    auth.login("admin")
+    rows = rows_of(client.get("/admin/exports/submissions.csv").get_data(as_text=True))
+    assert {r["id"]: r["worker"] for r in rows}[str(ran.id)] == "celery@eval-host-2"
+    assert {r["worker"] for r in rows if r["id"] != str(ran.id)} == {""}  # never claimed by a worker here
 
 
 def test_matches_csv_has_scores(client, auth, admin, competition_with_a_round):
