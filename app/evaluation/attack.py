@@ -134,7 +134,7 @@ def score_attack(
         _fail(checks)
 
     checks.append(check_targets(team_ids, set(verification_paths)))
-    covered = sorted(set(np.unique(team_ids).tolist()) & set(verification_paths))
+    covered = sorted(set(team_ids.tolist()) & set(verification_paths))
     truths, publics = {}, {}
     for team_id in covered:
         ids, cells, public = _read_verification(Path(verification_paths[team_id]), team_id, nb_classes)

@@ -10,19 +10,47 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
 from srs_client import __version__, config
 from srs_client.errors import ApiError, ClientError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.table import Table
+
     from srs_client.api import Api
 
 POLL_SECONDS = 1.0
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+
+
+class LazyConsole:
+    """rich's Console, made on first use: a command that prints JSON (scripts) never imports rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console = None
+
+    @property
+    def console(self) -> Any:
+        """The rich Console itself (for rich's own objects, such as a progress bar)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+out = LazyConsole(highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False)
+
+
+def make_table(*columns: str, title: str | None = None) -> Table:
+    from rich.table import Table
+
+    return Table(*columns, title=title)
 
 
 class SrsGroup(click.Group):
@@ -72,12 +100,14 @@ def api(require_token: bool = True) -> Api:
 
 
 def progress_bar(description: str, quiet: bool) -> Progress:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
     return Progress(
         TextColumn(description),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        console=err,
+        console=err.console,
         transient=True,
         disable=quiet,
     )
@@ -235,7 +265,7 @@ def show_submission(s: dict) -> None:
 def show_results(results: dict) -> None:
     """Print every check, the utility and the scores of a submission's (or a validation's) results."""
     if results.get("checks"):
-        table = Table("check", "", "message", title="Checks")
+        table = make_table("check", "", "message", title="Checks")
         for c in results["checks"]:
             mark = "[green]ok[/]" if c["passed"] else "[red]FAILED[/]"
             message = c["message"]
@@ -246,14 +276,14 @@ def show_results(results: dict) -> None:
     if results.get("utility_score") is not None:
         out.print(f"Utility score: [bold]{results['utility_score']:.4f}[/]")
     if results.get("utility"):
-        table = Table("measure", "value")
+        table = make_table("measure", "value")
         for key, value in results["utility"].items():
             table.add_row(str(key), str(value))
         out.print(table)
     scores = results.get("scores")
     if scores:
         rows = scores.values() if isinstance(scores, dict) else scores
-        table = Table("target team", "accuracy", "top-5 accuracy", "ROC-AUC", "captures", title="Scores")
+        table = make_table("target team", "accuracy", "top-5 accuracy", "ROC-AUC", "captures", title="Scores")
         for sc in rows:
             table.add_row(
                 str(sc.get("team_id")),
@@ -327,6 +357,12 @@ def attack_download(round_: int | None, output: Path, as_json: bool) -> None:
         files = unpack_sets(archive, output)
     finally:
         archive.unlink(missing_ok=True)
+    from srs_client.validate import index_sets
+
+    try:
+        index_sets(output)  # the test sets' capture ids, so that `srs validate attack` need not unzip them
+    except ClientError:
+        pass  # only a cache: `srs validate attack` reads the sets itself and says what is wrong with them
     if as_json:
         emit({"round": current, "directory": str(output), "files": files})
         return
@@ -357,7 +393,7 @@ def leaderboard(round_: int | None, overall: bool, as_json: bool) -> None:
     columns = [
         c for c in ("rank", "team_name", "utility_score", "attack_performance", "score") if rows and c in rows[0]
     ]
-    table = Table(*[c.replace("_", " ") for c in columns] or ["rank", "team"], title=title)
+    table = make_table(*[c.replace("_", " ") for c in columns] or ["rank", "team"], title=title)
     for row in rows:
         table.add_row(*[_num(row.get(c), 3) for c in columns])
     out.print(table)
@@ -380,7 +416,9 @@ def submissions(submission_id: int | None, page: int, as_json: bool) -> None:
     if as_json:
         emit(data)
         return
-    table = Table("id", "kind", "round", "status", "file", "uploaded", title=f"Page {data['page']} of {data['pages']}")
+    table = make_table(
+        "id", "kind", "round", "status", "file", "uploaded", title=f"Page {data['page']} of {data['pages']}"
+    )
     for s in data["items"]:
         table.add_row(
             str(s["id"]), s["kind"], str(s["round"]), s["status"], s["original_filename"] or "", s["created_at"]
@@ -455,7 +493,7 @@ def _show_overheads(overheads: dict | None, described: str) -> None:
     if overheads is None:
         out.print(f"No overheads measured ({described}).")
         return
-    table = Table("overhead", "median over cells", title=f"Overheads against the {described}")
+    table = make_table("overhead", "median over cells", title=f"Overheads against the {described}")
     for key, label in (
         ("bandwidth_in", "bandwidth in"),
         ("bandwidth_out", "bandwidth out"),

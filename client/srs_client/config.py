@@ -7,13 +7,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 DEFAULT_URL = "http://127.0.0.1:5000"
 
 
 def config_path() -> Path:
     """The credentials file in the user's config folder (XDG_CONFIG_HOME on Linux)."""
+    import platformdirs  # here: offline commands (srs validate) start without it
+
     return Path(platformdirs.user_config_dir("srs", appauthor=False)) / "credentials.json"
 
 

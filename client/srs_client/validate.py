@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import re
 import tempfile
 import zipfile
@@ -18,6 +19,10 @@ from typing import Any
 from srs_client.errors import ClientError
 
 TEST_SET = re.compile(r"^team_(\d+)_test\.csv\.zip$")
+# The capture ids of the test sets in a folder, by file name and content (the size and CRC-32 of the CSV inside):
+# written by `srs attack download` (and by the first validation against sets from elsewhere), so that validations
+# skip unzipping them.
+INDEX = ".srs-sets.json"
 
 
 def evaluation_module(name: str) -> ModuleType:
@@ -51,6 +56,7 @@ def test_sets(sets_dir: Path) -> dict[int, Path]:
 
 
 def _capture_ids(path: Path) -> list[int]:
+    """The capture ids of a test set, read from its CSV."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -69,6 +75,60 @@ def _capture_ids(path: Path) -> list[int]:
     return sorted(set(table.column("capture_id").to_pylist()))
 
 
+def _fingerprint(path: Path) -> dict[str, Any]:
+    """What identifies a test set's content: its CSV member's name, size and CRC-32, as the zip records them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
+    except (OSError, zipfile.BadZipFile):
+        members = []
+    return {"members": [[i.filename, i.file_size, i.CRC] for i in members]}
+
+
+def _read_index(sets_dir: Path) -> dict[str, Any]:
+    """The folder's index entries by file name; none when it is missing or unreadable (it is only a cache)."""
+    try:
+        entries = json.loads((sets_dir / INDEX).read_text(encoding="utf-8"))["sets"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _write_index(sets_dir: Path, entries: dict[str, Any]) -> None:
+    """Replace the index atomically; a folder the user cannot write to just goes without one."""
+    tmp = sets_dir / f"{INDEX}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps({"version": 1, "sets": entries}), encoding="utf-8")
+        os.replace(tmp, sets_dir / INDEX)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def capture_ids(sets_dir: Path, targets: dict[int, Path]) -> dict[int, list[int]]:
+    """Each target's test capture ids: from the index when it holds the file as it is, else read (and indexed)."""
+    entries = _read_index(sets_dir)
+    found, changed = {}, False
+    for team_id, path in targets.items():
+        fingerprint = _fingerprint(path)
+        entry = entries.get(path.name)
+        ids = None
+        if isinstance(entry, dict) and fingerprint["members"] and entry.get("members") == fingerprint["members"]:
+            ids = entry.get("capture_ids")
+        if not (isinstance(ids, list) and all(type(i) is int for i in ids)):
+            ids = _capture_ids(path)
+            entries[path.name] = {**fingerprint, "capture_ids": ids}
+            changed = True
+        found[team_id] = ids
+    if changed:
+        _write_index(sets_dir, {name: e for name, e in entries.items() if (sets_dir / name).is_file()})
+    return found
+
+
+def index_sets(sets_dir: Path) -> None:
+    """Index the test sets in sets_dir (`srs attack download` calls it after unpacking)."""
+    capture_ids(sets_dir, test_sets(sets_dir))
+
+
 def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_uncompressed_bytes: int) -> dict[str, Any]:
     """Run the worker's attack checks on file against the captures of the test sets in sets_dir.
 
@@ -81,8 +141,7 @@ def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_uncompresse
     targets = test_sets(sets_dir)
     with tempfile.TemporaryDirectory(prefix="srs-validate-") as tmp:
         stand_ins = {}
-        for team_id, path in targets.items():
-            ids = _capture_ids(path)
+        for team_id, ids in capture_ids(sets_dir, targets).items():
             stand_in = Path(tmp) / f"team_{team_id}_verification.csv.zip"
             with zipfile.ZipFile(stand_in, "w", zipfile.ZIP_DEFLATED) as out:
                 out.writestr("verification.csv", "capture_id,cell_id\n" + "".join(f"{i},1\n" for i in ids))

@@ -181,10 +181,16 @@ def test_a_round_from_the_terminal(srs, stack, tmp_path):
     download = srs("attack", "download", "-o", str(sets))
     assert download.exit_code == 0, download.output
     target = carol.team_id
-    assert sorted(p.name for p in sets.iterdir()) == [f"team_{target}_test.csv.zip", f"team_{target}_train.csv.zip"]
+    assert sorted(p.name for p in sets.iterdir()) == [
+        ".srs-sets.json",  # the test sets' capture ids, for `srs validate attack`
+        f"team_{target}_test.csv.zip",
+        f"team_{target}_train.csv.zip",
+    ]
 
     # validate offline, with the worker's checks, before uploading
     captures = pd.read_csv(sets / f"team_{target}_test.csv.zip")["capture_id"].unique()
+    index = json.loads((sets / ".srs-sets.json").read_text())["sets"]
+    assert index[f"team_{target}_test.csv.zip"]["capture_ids"] == sorted(captures.tolist())
     good = tmp_path / "uniform.csv.zip"
     good.write_bytes(uniform_attack_csv(target, captures))
     assert srs("validate", "attack", str(good), "--sets", str(sets), "--settings").exit_code == 0
