@@ -512,7 +512,8 @@ def _show_overheads(overheads: dict | None, described: str) -> None:
     "sets_dir",
     required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder holding the team_ID_test.csv.zip files (from `srs attack download`).",
+    help="Folder holding the team_ID_test.csv.zip files (from `srs attack download`); their capture ids are kept "
+    "in its .srs-sets.json.",
 )
 @click.option("--settings", "online", is_flag=True, help=SETTINGS_HELP)
 @click.option("--nb-classes", type=int, help="Number of classes (grid cells); default 100, or the server's.")
