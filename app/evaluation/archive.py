@@ -9,16 +9,11 @@ import zipfile
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from .errors import ValidationError
-
-try:  # ISA-L's deflate: the same format as zlib's, written about 2.5x faster (the server installs it)
-    from isal import isal_zlib as _compressor
-except ImportError:  # the srs client validates without writing sets: zlib is enough there
-    _compressor = zlib
 
 # An upload holds one CSV (plus, at most, folders and an archiver's metadata): a hundred entries is plenty,
 # and refusing more before zipfile parses the central directory keeps a crafted archive cheap to turn down.
@@ -240,10 +235,22 @@ def read_header(path: Path, member: str, max_bytes: int, max_fields: int) -> lis
     return next(csv.reader([line.decode("utf-8-sig", errors="replace")]), [])
 
 
+@cache
+def _compressor():
+    """ISA-L's deflate, the same format as zlib's written about 2.5x faster (the server installs it); zlib without
+    it. Looked up when sets are first written: the srs client validates without writing any."""
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib
+    except ImportError:
+        return zlib
+
+
 def _deflate(data) -> bytes:
     """Raw deflate of one chunk, ended on a byte boundary (sync flush) so chunks can be joined."""
-    compressor = _compressor.compressobj(_DEFLATE_LEVEL, _compressor.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(_compressor.Z_SYNC_FLUSH)
+    compressor = _compressor().compressobj(_DEFLATE_LEVEL, _compressor().DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(_compressor().Z_SYNC_FLUSH)
 
 
 def _format_and_deflate(make_chunk: Callable[[], bytes | memoryview]) -> tuple[bytes | memoryview, bytes]:
@@ -275,6 +282,8 @@ def write_zip(path: Path, member: str, chunks: Iterable[Callable[[], bytes | mem
         fields = (0x04034B50, 20, 0, zipfile.ZIP_DEFLATED, dos_time, dos_date, crc, compressed_size, size)
         return struct.pack("<IHHHHHIIIHH", *fields, len(name), 0) + name
 
+    from concurrent.futures import ThreadPoolExecutor  # here: validation never writes a zip
+
     with open(path, "wb") as out, ThreadPoolExecutor(max_workers=threads) as pool:
         out.write(local_header())
         pending: deque = deque()
@@ -282,7 +291,7 @@ def write_zip(path: Path, member: str, chunks: Iterable[Callable[[], bytes | mem
         def drain() -> None:
             nonlocal crc, size, compressed_size
             text, data = pending.popleft().result()
-            crc = _compressor.crc32(text, crc)
+            crc = _compressor().crc32(text, crc)
             size += len(text)
             compressed_size += len(data)
             out.write(data)

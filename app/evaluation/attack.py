@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -79,7 +80,6 @@ def score_attack(
     *,
     nb_classes: int,
     max_uncompressed_bytes: int,
-    score: bool = True,
 ) -> AttackResult:
     """Check an attack upload and score it against the verification sets of the teams it covers.
 
@@ -92,8 +92,6 @@ def score_attack(
             non-empty subset of these targets; each covered target is scored.
         nb_classes: number of classes (cells); true classes are 1..nb_classes.
         max_uncompressed_bytes: cap on the decompressed size of the CSV.
-        score: False runs every check and stops there (no scores): what `srs validate attack` does on a
-            student's machine, where the verification sets' labels are unknown.
 
     Returns:
         An AttackResult with every check (all passed), one AttackScore per covered target on its whole test
@@ -115,11 +113,75 @@ def score_attack(
             sample). Tied probabilities count half, so uniform probabilities give exactly 0.5.
             With fewer than two classes present the AUC is undefined and reported as 0.5.
     """
-    member = inspect_upload(Path(zip_path), max_member_bytes=max_uncompressed_bytes)
+    truths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    publics: dict[int, np.ndarray | None] = {}
+
+    def truth(team_id: int) -> np.ndarray:
+        ids, cells, public = _read_verification(Path(verification_paths[team_id]), team_id, nb_classes)
+        truths[team_id], publics[team_id] = (ids, cells), public
+        return ids
+
+    checks, team_ids, capture_ids, proba = _check(
+        Path(zip_path), set(verification_paths), truth, nb_classes, max_uncompressed_bytes
+    )
+    scores, public_scores = {}, {}
+    for team_id in truths:
+        rows = np.flatnonzero(team_ids == team_id)
+        rows = rows[np.argsort(capture_ids[rows], kind="stable")]
+        _, true_cells = truths[team_id]  # sorted by capture id, the same ids as `rows`
+        scores[team_id] = score_probabilities(team_id, proba[rows], true_cells)
+        scores[team_id].intervals = bootstrap_intervals(proba[rows], true_cells, seed=INTERVAL_SEED).to_dict()
+        public = publics[team_id]
+        if public is not None:
+            public_scores[team_id] = score_probabilities(team_id, proba[rows[public]], true_cells[public])
+            public_scores[team_id].intervals = bootstrap_intervals(
+                proba[rows[public]], true_cells[public], seed=INTERVAL_SEED
+            ).to_dict()
+    return AttackResult(checks=checks, scores=scores, public_scores=public_scores)
+
+
+def check_attack(
+    zip_path: Path,
+    test_capture_ids: Mapping[int, Iterable[int]],
+    *,
+    nb_classes: int,
+    max_uncompressed_bytes: int,
+) -> list[CheckResult]:
+    """Run every check score_attack runs, against the capture ids of the targets' test sets, and score nothing.
+
+    What `srs validate attack` runs on a student's machine, where the test sets' capture ids are known (they are
+    the verification sets' ids) but not their labels. Same arguments as score_attack, except test_capture_ids:
+    the uploader's targets, defender team id → the capture ids of its test set.
+
+    Returns every check (all passed); raises ValidationError as score_attack does.
+    """
+
+    def truth(team_id: int) -> np.ndarray:
+        # sorted(set()), not np.unique, which imports numpy.ma (a tenth of the command's time) to do the same
+        return np.array(sorted(set(test_capture_ids[team_id])), dtype=np.int64)
+
+    checks, *_ = _check(Path(zip_path), set(test_capture_ids), truth, nb_classes, max_uncompressed_bytes)
+    return checks
+
+
+def _check(
+    zip_path: Path,
+    targets: set[int],
+    truth: Callable[[int], np.ndarray],
+    nb_classes: int,
+    max_uncompressed_bytes: int,
+) -> tuple[list[CheckResult], np.ndarray, np.ndarray, np.ndarray]:
+    """Every check of an attack upload (raising ValidationError when one fails), and its parsed columns.
+
+    truth(team_id) gives the sorted capture ids of a covered target's verification set; it is called once for
+    each target the file covers, after the types check passed.
+    Returns (checks, team_ids, capture_ids, probabilities as rows × classes).
+    """
+    member = inspect_upload(zip_path, max_member_bytes=max_uncompressed_bytes)
     expected = ["team_id", "capture_id", *proba_columns(nb_classes)]
     # Refuses a header flood before Arrow parses the whole file.
-    read_header(Path(zip_path), member, max_uncompressed_bytes, len(expected) + MAX_EXTRA_HEADER_FIELDS)
-    with open_capped(Path(zip_path), member, max_uncompressed_bytes) as stream:
+    read_header(zip_path, member, max_uncompressed_bytes, len(expected) + MAX_EXTRA_HEADER_FIELDS)
+    with open_capped(zip_path, member, max_uncompressed_bytes) as stream:
         table = _read_csv(stream, member)
 
     checks: list[CheckResult] = [check_columns(table.column_names, expected, describe_columns(nb_classes))]
@@ -133,31 +195,13 @@ def score_attack(
     if not types_check.passed:
         _fail(checks)
 
-    checks.append(check_targets(team_ids, set(verification_paths)))
-    covered = sorted(set(team_ids.tolist()) & set(verification_paths))
-    truths, publics = {}, {}
-    for team_id in covered:
-        ids, cells, public = _read_verification(Path(verification_paths[team_id]), team_id, nb_classes)
-        truths[team_id], publics[team_id] = (ids, cells), public
-    checks.extend(check_captures(team_ids, capture_ids, truths))
+    checks.append(check_targets(team_ids, targets))
+    covered = sorted(set(team_ids.tolist()) & targets)
+    checks.extend(check_captures(team_ids, capture_ids, {team_id: truth(team_id) for team_id in covered}))
     checks.extend(check_probabilities(proba, team_ids, capture_ids))
     if not all_passed(checks):
         _fail(checks)
-
-    scores, public_scores = {}, {}
-    for team_id in covered if score else ():
-        rows = np.flatnonzero(team_ids == team_id)
-        rows = rows[np.argsort(capture_ids[rows], kind="stable")]
-        _, true_cells = truths[team_id]  # sorted by capture id, the same ids as `rows`
-        scores[team_id] = score_probabilities(team_id, proba[rows], true_cells)
-        scores[team_id].intervals = bootstrap_intervals(proba[rows], true_cells, seed=INTERVAL_SEED).to_dict()
-        public = publics[team_id]
-        if public is not None:
-            public_scores[team_id] = score_probabilities(team_id, proba[rows[public]], true_cells[public])
-            public_scores[team_id].intervals = bootstrap_intervals(
-                proba[rows[public]], true_cells[public], seed=INTERVAL_SEED
-            ).to_dict()
-    return AttackResult(checks=checks, scores=scores, public_scores=public_scores)
+    return checks, team_ids, capture_ids, proba
 
 
 def _fail(checks: list[CheckResult]) -> None:
@@ -287,6 +331,7 @@ __all__ = [
     "TOP_K",
     "AttackResult",
     "AttackScore",
+    "check_attack",
     "macro_ovr_auc",
     "proba_columns",
     "score_attack",

@@ -133,19 +133,22 @@ def check_targets(team_ids: np.ndarray, targets: set[int]) -> CheckResult:
 def check_captures(
     team_ids: np.ndarray,
     capture_ids: np.ndarray,
-    truths: dict[int, tuple[np.ndarray, np.ndarray]],
+    true_ids: dict[int, np.ndarray],
 ) -> list[CheckResult]:
-    """Each covered target's test captures appear once each, and no other capture does."""
+    """Each covered target's test captures appear once each, and no other capture does.
+
+    true_ids: each covered target's test capture ids, sorted and unique.
+    """
     missing: list[str] = []
     unknown: list[str] = []
     duplicated: list[str] = []
     counts = {"missing": 0, "unknown": 0, "duplicated": 0}
-    for team_id, (true_ids, _) in truths.items():
+    for team_id, truth in true_ids.items():
         ids = capture_ids[team_ids == team_id]
         values, freq = np.unique(ids, return_counts=True)
         dups = values[freq > 1]
-        lost = np.setdiff1d(true_ids, values, assume_unique=True)
-        extra = np.setdiff1d(values, true_ids, assume_unique=True)
+        lost = np.setdiff1d(truth, values, assume_unique=True)
+        extra = np.setdiff1d(values, truth, assume_unique=True)
         counts["missing"] += len(lost)
         counts["unknown"] += len(extra)
         counts["duplicated"] += len(dups)

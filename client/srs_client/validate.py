@@ -1,17 +1,16 @@
 """Offline checks of defence and attack files with the server's own evaluation code (shipped as
-srs_client.evaluation): the same functions the worker calls, so the same checks and the same messages."""
+srs_client.evaluation): the same functions the worker calls, so the same checks and the same messages.
+
+Modules only the defence needs are imported inside its functions: `srs validate attack` starts without them."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -130,33 +129,22 @@ def index_sets(sets_dir: Path) -> None:
 
 
 def validate_attack(file: Path, sets_dir: Path, nb_classes: int, max_uncompressed_bytes: int) -> dict[str, Any]:
-    """Run the worker's attack checks on file against the captures of the test sets in sets_dir.
+    """Run the worker's attack checks (check_attack, what score_attack runs before scoring) on file, against the
+    capture ids of the test sets in sets_dir: the verification sets hold the same ids, and their labels are not
+    needed for the checks.
 
-    The worker checks against the hidden verification sets, which hold the same capture ids as the public test
-    sets; the labels are unknown here, so it runs the checks only (score=False).
     Returns {"passed", "message" (the worker's error message, None when passed), "checks" (as dicts)}.
     """
     attack = evaluation_module("attack")
     errors = evaluation_module("errors")
-    targets = test_sets(sets_dir)
-    with tempfile.TemporaryDirectory(prefix="srs-validate-") as tmp:
-        stand_ins = {}
-        for team_id, ids in capture_ids(sets_dir, targets).items():
-            stand_in = Path(tmp) / f"team_{team_id}_verification.csv.zip"
-            with zipfile.ZipFile(stand_in, "w", zipfile.ZIP_DEFLATED) as out:
-                out.writestr("verification.csv", "capture_id,cell_id\n" + "".join(f"{i},1\n" for i in ids))
-            stand_ins[team_id] = stand_in
-        try:
-            result = attack.score_attack(
-                Path(file),
-                stand_ins,
-                nb_classes=nb_classes,
-                max_uncompressed_bytes=max_uncompressed_bytes,
-                score=False,  # the stand-ins' labels are made up: only the checks mean something here
-            )
-        except errors.ValidationError as exc:
-            return {"passed": False, "message": exc.message, "checks": _failed_checks(exc)}
-    return {"passed": True, "message": None, "checks": [c.to_dict() for c in result.checks]}
+    ids = capture_ids(sets_dir, test_sets(sets_dir))
+    try:
+        checks = attack.check_attack(
+            Path(file), ids, nb_classes=nb_classes, max_uncompressed_bytes=max_uncompressed_bytes
+        )
+    except errors.ValidationError as exc:
+        return {"passed": False, "message": exc.message, "checks": _failed_checks(exc)}
+    return {"passed": True, "message": None, "checks": [c.to_dict() for c in checks]}
 
 
 def _failed_checks(exc: Exception) -> list[dict]:
@@ -176,6 +164,8 @@ def defence_settings(server: dict[str, Any] | None = None) -> Any:
 
     Fields the server does not send keep the package's defaults; fields this client does not know are ignored.
     """
+    import dataclasses
+
     defence = evaluation_module("defence")
     values = dict(server or {})
     known = {f.name for f in dataclasses.fields(defence.DefenceSettings)}
@@ -190,6 +180,8 @@ def defence_settings(server: dict[str, Any] | None = None) -> Any:
 
 def bundled_reference() -> tuple[Any, str]:
     """The per-cell medians shipped with srs (the sample's, as the platform computes them) and a description."""
+    from importlib import resources
+
     document = json.loads(resources.files("srs_client").joinpath(BUNDLED_REFERENCE).read_text(encoding="utf-8"))
     medians = evaluation_module("defence").CellMedians.from_dict(document["medians"])
     return medians, f"bundled reference ({document['source']}, sha256 {document['sha256'][:12]})"
@@ -224,6 +216,8 @@ def validate_defence(
     Returns {"passed", "message" (the worker's error message, None when passed), "checks", and when passed
     "utility", "utility_score", "overheads" (None without a reference), "nb_rows", "nb_captures"}.
     """
+    import tempfile
+
     defence, errors = evaluation_module("defence"), evaluation_module("errors")
     with tempfile.TemporaryDirectory(prefix="srs-validate-") as tmp:
         try:

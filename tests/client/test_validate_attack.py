@@ -4,11 +4,15 @@ files, and from the files themselves otherwise; the verdict never depends on whi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.client.served import Srs
+from tests.conftest import ROOT
 from tests.integration.helpers import zip_csv
 
 INDEX = ".srs-sets.json"
@@ -104,3 +108,52 @@ def test_a_broken_test_set_is_named_whatever_the_index_says(srs, sets, tmp_path)
     assert run.exit_code == 1
     message = json.loads(run.stdout)["message"]
     assert "team_3_test.csv.zip is not a test set as downloaded" in message and "download it again" in message
+
+
+def test_the_checks_are_listed_as_text_wrapped_to_the_terminal(srs, sets, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "70")
+    run = srs("validate", "attack", str(attack(tmp_path, {3: [11, 13]})), "--sets", str(sets))
+    assert run.exit_code == 1
+    lines = run.stdout.splitlines()
+    assert lines[0] == "Validation of the attack file: failed"
+    assert lines[-1] == "Fix the failed checks before uploading."
+    assert any(line.startswith("  ok      columns              The columns are team_id") for line in lines)
+    failed = next(i for i, line in enumerate(lines) if line.startswith("  FAILED  missing_captures"))
+    # the message and its examples continue under the message, not under the mark
+    following = lines[failed + 1 : next(i for i, line in enumerate(lines) if line.startswith("  ok      unknown_"))]
+    assert following and all(line.startswith(" " * 31) for line in following)
+    assert "e.g. team 3: capture_id 12" in " ".join(line.strip() for line in following)
+    assert max(len(line) for line in lines) <= 70
+
+
+def in_a_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`srs ARGS` as a student runs it: its own process, through main() (which ends it with os._exit), with
+    Python's import log (-X importtime) on stderr."""
+    code = "import sys; sys.path.insert(1, 'client'); from srs_client.cli import main; main()"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "home")}
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_a_validation_in_its_own_process_prints_everything_exits_with_its_verdict_and_imports_no_rich(sets, tmp_path):
+    """main() ends the process without Python's teardown: the output must still be complete and the exit code the
+    command's; and validating an attack needs neither rich nor pandas (a fifth of its time)."""
+    good = attack(tmp_path, {3: [11, 12, 13], 5: [51, 52]})
+    shown = in_a_process(tmp_path, "validate", "attack", str(good), "--sets", str(sets))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("Validation of the attack file: passed\n")
+    assert shown.stdout.endswith("Ready to upload.\n")
+    imported = {line.split("|")[-1].strip() for line in shown.stderr.splitlines() if line.startswith("import time:")}
+    assert "numpy" in imported and "srs_client.cli" in imported  # the log is there
+    assert not {"rich", "pandas", "numpy.ma"} & imported
+
+    bad = in_a_process(
+        tmp_path, "validate", "attack", str(attack(tmp_path, {3: [11]}, "bad.zip")), "--sets", str(sets), "--json"
+    )
+    assert bad.returncode == 1
+    answer = json.loads(bad.stdout)  # the whole document, flushed before the process ended
+    assert answer["passed"] is False and {c["name"] for c in answer["checks"]} >= {"missing_captures", "sum"}
+
+    usage = in_a_process(tmp_path, "validate", "attack", str(good))
+    assert usage.returncode == 2 and "Missing option '--sets'" in usage.stderr
