@@ -249,8 +249,9 @@ def _compressor():
 
 def _deflate(data) -> bytes:
     """Raw deflate of one chunk, ended on a byte boundary (sync flush) so chunks can be joined."""
-    compressor = _compressor().compressobj(_DEFLATE_LEVEL, _compressor().DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(_compressor().Z_SYNC_FLUSH)
+    deflate = _compressor()
+    compressor = deflate.compressobj(_DEFLATE_LEVEL, deflate.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(deflate.Z_SYNC_FLUSH)
 
 
 def _format_and_deflate(make_chunk: Callable[[], bytes | memoryview]) -> tuple[bytes | memoryview, bytes]:

@@ -54,34 +54,42 @@ def test_sets(sets_dir: Path) -> dict[int, Path]:
     return found
 
 
-def _capture_ids(path: Path) -> list[int]:
-    """The capture ids of a test set, read from its CSV."""
+def _bad_set(path: Path, exc: Exception) -> ClientError:
+    return ClientError(f"{path} is not a test set as downloaded ({exc}): download it again.")
+
+
+def _parse_capture_ids(path: Path, data: bytes) -> list[int]:
+    """The sorted capture ids of a test set's CSV."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     try:
-        with zipfile.ZipFile(path) as archive:
-            (member,) = [n for n in archive.namelist() if n.lower().endswith(".csv")]
-            data = archive.read(member)
         table = pacsv.read_csv(
             io.BytesIO(data),
             convert_options=pacsv.ConvertOptions(
                 include_columns=["capture_id"], column_types={"capture_id": pa.int64()}
             ),
         )
-    except (OSError, ValueError, zipfile.BadZipFile, pa.ArrowException) as exc:
-        raise ClientError(f"{path} is not a test set as downloaded ({exc}): download it again.") from exc
+    except (ValueError, pa.ArrowException) as exc:
+        raise _bad_set(path, exc) from exc
     return sorted(set(table.column("capture_id").to_pylist()))
 
 
-def _fingerprint(path: Path) -> dict[str, Any]:
-    """What identifies a test set's content: its CSV member's name, size and CRC-32, as the zip records them."""
+def _index_entry(path: Path, entry: Any) -> dict[str, Any]:
+    """A test set's index entry: `entry` itself while it describes the file as it is (its CSV member's name, size
+    and CRC-32, as the zip's directory records them), else a new one read from the file. The zip is opened once."""
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
-    except (OSError, zipfile.BadZipFile):
-        members = []
-    return {"members": [[i.filename, i.file_size, i.CRC] for i in members]}
+            (info,) = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
+            members = [[info.filename, info.file_size, info.CRC]]
+            if isinstance(entry, dict) and entry.get("members") == members:
+                ids = entry.get("capture_ids")
+                if isinstance(ids, list) and all(type(i) is int for i in ids):
+                    return entry
+            data = archive.read(info)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise _bad_set(path, exc) from exc
+    return {"members": members, "capture_ids": _parse_capture_ids(path, data)}
 
 
 def _read_index(sets_dir: Path) -> dict[str, Any]:
@@ -108,16 +116,10 @@ def capture_ids(sets_dir: Path, targets: dict[int, Path]) -> dict[int, list[int]
     entries = _read_index(sets_dir)
     found, changed = {}, False
     for team_id, path in targets.items():
-        fingerprint = _fingerprint(path)
-        entry = entries.get(path.name)
-        ids = None
-        if isinstance(entry, dict) and fingerprint["members"] and entry.get("members") == fingerprint["members"]:
-            ids = entry.get("capture_ids")
-        if not (isinstance(ids, list) and all(type(i) is int for i in ids)):
-            ids = _capture_ids(path)
-            entries[path.name] = {**fingerprint, "capture_ids": ids}
-            changed = True
-        found[team_id] = ids
+        entry = _index_entry(path, entries.get(path.name))
+        if entry is not entries.get(path.name):
+            entries[path.name], changed = entry, True
+        found[team_id] = entry["capture_ids"]
     if changed:
         _write_index(sets_dir, {name: e for name, e in entries.items() if (sets_dir / name).is_file()})
     return found

@@ -13,7 +13,7 @@ import pytest
 
 from tests.client.served import Srs
 from tests.conftest import ROOT
-from tests.integration.helpers import zip_csv
+from tests.integration.helpers import uniform_attack_rows, zip_csv
 
 INDEX = ".srs-sets.json"
 
@@ -42,12 +42,8 @@ def sets(tmp_path) -> Path:
 
 def attack(tmp_path: Path, rows: dict[int, list[int]], name: str = "attack.csv.zip") -> Path:
     """An attack giving uniform probabilities over 100 classes to the given captures of each target."""
-    header = "team_id,capture_id," + ",".join(f"proba_class_{c}" for c in range(1, 101)) + "\n"
-    lines = "".join(
-        f"{team},{capture}," + ",".join(["0.01"] * 100) + "\n" for team, ids in rows.items() for capture in ids
-    )
     path = tmp_path / name
-    path.write_bytes(zip_csv(header + lines, member="attack.csv"))
+    path.write_bytes(uniform_attack_rows(rows))
     return path
 
 

@@ -46,9 +46,14 @@ def mail_text(message) -> str:
 
 def uniform_attack_csv(team_id: int, capture_ids, nb_classes: int = 100) -> bytes:
     """A zipped attack CSV giving every class the same probability for each capture."""
+    return uniform_attack_rows({team_id: capture_ids}, nb_classes)
+
+
+def uniform_attack_rows(rows: dict, nb_classes: int = 100) -> bytes:
+    """A zipped attack CSV on several targets (team id → capture ids), every class equally probable."""
     import pandas as pd
 
-    capture_ids = list(capture_ids)
-    columns = {"team_id": [team_id] * len(capture_ids), "capture_id": capture_ids}
-    columns.update({f"proba_class_{c}": [1 / nb_classes] * len(capture_ids) for c in range(1, nb_classes + 1)})
+    teams = [team for team, ids in rows.items() for _ in ids]
+    columns = {"team_id": teams, "capture_id": [capture for ids in rows.values() for capture in ids]}
+    columns.update({f"proba_class_{c}": [1 / nb_classes] * len(teams) for c in range(1, nb_classes + 1)})
     return zip_csv(pd.DataFrame(columns).to_csv(index=False))
