@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -287,8 +286,9 @@ def test_decompression_cap_is_enforced(tmp_path, targets, verification_paths):
         score_attack(path, verification_paths, nb_classes=NB_CLASSES, max_uncompressed_bytes=1000)
 
 
-def test_realistic_upload_is_scored_quickly(tmp_path):
-    """Three targets of 300 captures over 100 classes, written like the example attack does."""
+def test_realistic_upload_is_scored_right(tmp_path):
+    """Three targets of 300 captures over 100 classes, written like the example attack does (its speed is
+    measured by bench/bench_validate.py and bench/bench_rescore.py, not timed here)."""
     rng = np.random.default_rng(7)
     targets = {team: (rng.permutation(10_000)[:300] + 1, rng.integers(1, 101, 300)) for team in (4, 8, 15)}
     paths = {team: make_verification(tmp_path, team, ids, cells) for team, (ids, cells) in targets.items()}
@@ -297,11 +297,9 @@ def test_realistic_upload_is_scored_quickly(tmp_path):
     proba = 0.5 * frame[proba_columns(100)].to_numpy() + 0.5 * noise / noise.sum(axis=1, keepdims=True)
     frame[proba_columns(100)] = proba
     path = upload(tmp_path, frame)
-    start = time.perf_counter()
     result = score_attack(path, paths, nb_classes=100, max_uncompressed_bytes=CAP)
-    elapsed = time.perf_counter() - start
+    assert sorted(result.scores) == [4, 8, 15]
     assert all(attack.accuracy == 1.0 and attack.nb_captures == 300 for attack in result.scores.values())
-    assert elapsed < 2.0
 
 
 def test_checking_against_test_capture_ids_runs_every_check_and_leaves_pandas_and_numpy_ma_unloaded(
