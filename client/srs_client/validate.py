@@ -80,7 +80,11 @@ def _index_entry(path: Path, entry: Any) -> dict[str, Any]:
     and CRC-32, as the zip's directory records them), else a new one read from the file. The zip is opened once."""
     try:
         with zipfile.ZipFile(path) as archive:
-            (info,) = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
+            csvs = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
+            if len(csvs) != 1:
+                held = f"{len(csvs) or 'no'} CSV file{'s' * (len(csvs) > 1)}"
+                raise ValueError(f"it holds {held}, where a test set holds one")
+            (info,) = csvs
             members = [[info.filename, info.file_size, info.CRC]]
             if isinstance(entry, dict) and entry.get("members") == members:
                 ids = entry.get("capture_ids")

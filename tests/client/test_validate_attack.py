@@ -106,6 +106,16 @@ def test_a_broken_test_set_is_named_whatever_the_index_says(srs, sets, tmp_path)
     assert "team_3_test.csv.zip is not a test set as downloaded" in message and "download it again" in message
 
 
+def test_a_test_set_without_exactly_one_csv_is_named_with_what_it_holds(srs, sets, tmp_path):
+    (sets / "team_3_test.csv.zip").write_bytes(zip_csv("capture_id\n11\n", member="team_3_test.txt"))
+    code, answer = report(srs, attack(tmp_path, {3: [11, 12, 13]}), sets)
+    assert code == 1
+    assert (
+        "team_3_test.csv.zip is not a test set as downloaded (it holds no CSV file, where a test set holds one)"
+        in answer["message"]
+    )
+
+
 def test_the_checks_are_listed_as_text_wrapped_to_the_terminal(srs, sets, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "70")
     run = srs("validate", "attack", str(attack(tmp_path, {3: [11, 13]})), "--sets", str(sets))
