@@ -1,5 +1,5 @@
 """Staff commands: create-admin, move-student, populate-test-users, flush-matches, flush-db, sweep, export,
-rerun, rescore, set-reference, rewrite-sets, queue-baselines."""
+rerun, rescore, set-reference, rewrite-sets, queue-baselines, close-round, exposed-defences."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.services import (
     references,
     reruns,
     rescore,
+    round_sets,
     rounds,
     set_layout,
 )
@@ -37,6 +38,7 @@ def init_app(app: Flask) -> None:
         rewrite_sets,
         queue_baselines,
         close_round,
+        exposed_defences,
     ):
         app.cli.add_command(command)
 
@@ -227,3 +229,25 @@ def close_round(number: int) -> None:
     except (rounds.NoSuchRound, rounds.RoundConflict) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Round {number} is closed: its full scores are published.")
+
+
+@click.command("exposed-defences")
+def exposed_defences() -> None:
+    """List defences whose test labels were handed out: split anew per round before sets were per attacker."""
+    found = round_sets.exposed_defences()
+    if not found:
+        click.echo("No defence was exposed: every test pool stayed out of the train sets handed out.")
+        return
+    latest = {d.id for d in rounds.latest_defences().values()}
+    for defence, numbers in found:
+        pinned = " It is still its team's latest defence: it plays again next round unless they upload anew." * (
+            defence.id in latest
+        )
+        click.echo(
+            f"Defence {defence.id} of team {defence.team.name}: the train sets of round(s) "
+            f"{', '.join(map(str, numbers))} held most of its test pool, labelled.{pinned}"
+        )
+    click.echo(
+        "Anyone who kept those train sets can label the pool's captures: ask these teams to upload their defence "
+        "again (a new upload draws a new pool), or discount their attackers' scores against them."
+    )

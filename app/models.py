@@ -276,19 +276,20 @@ class Round(db.Model):
 
 
 class RoundSet(db.Model):
-    """A defence's fresh split for one round (new seed, capture ids and public subset), prepared by a worker.
+    """One attacker's sets of a defence in a round: the defence's test pool under the attacker's own capture ids,
+    order and public subset (drawn with `seed`), prepared by a worker, or by the download that needs it first.
 
-    A defence pinned again in a later round gets new sets, so that labels learned in one round do not carry
-    over; a match without a RoundSet uses its defence's own sets (the split made when it was accepted).
+    The train set is always the defence's own: a test-pool capture never appears in a train set, in any round.
+    Rows with no match_id are older: one fresh split of a defence per round, shared by its attackers (a split
+    that put test-pool captures into train sets); they stay downloadable as they were handed out.
     """
-
-    __table_args__ = (sa.UniqueConstraint("round", "defence_id"),)
 
     PREPARING, READY, FAILED = "preparing", "ready", "failed"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round: Mapped[int] = mapped_column(sa.ForeignKey("round.number"), index=True)
     defence_id: Mapped[int] = mapped_column(sa.ForeignKey("defence.id"))
+    match_id: Mapped[int | None] = mapped_column(sa.ForeignKey("match.id", ondelete="CASCADE"), unique=True)
     status: Mapped[str] = mapped_column(sa.String(16), default=PREPARING)
     seed: Mapped[int] = mapped_column(sa.BigInteger)
     train_key: Mapped[str | None] = mapped_column(sa.String(255))
@@ -302,6 +303,7 @@ class RoundSet(db.Model):
     finished_at: Mapped[datetime | None]
 
     defence: Mapped[Defence] = relationship()
+    match: Mapped[Match | None] = relationship()
 
 
 class Match(db.Model):

@@ -77,7 +77,7 @@ def attack_sets(team_id: int, round_number: int) -> str | None:
     if not matches:
         return None
     try:
-        sets = round_sets.sets_of(matches)
+        sets = round_sets.sets_of(matches, prepare_missing=True)
     except round_sets.SetsNotReady as exc:
         raise uploads.UploadRefused(409, "sets_not_ready", str(exc)) from None
     with scratch_dir("sets-") as work:
@@ -116,7 +116,7 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
     matches = {m.defender_team_id: m for m in targets(submission.team_id, submission.round)}
     if not matches:
         raise ValidationError(f"Your team has no target in round {submission.round}: there is nothing to score.")
-    sets = round_sets.sets_of(list(matches.values()))  # ready: the sets were downloaded before
+    sets = round_sets.sets_of(list(matches.values()), prepare_missing=True)  # ready once the sets were downloaded
     with ExitStack() as paths:
         verification = {
             team_id: paths.enter_context(storage.local_path(sets[m.id].verification_key))

@@ -24,8 +24,8 @@ def sweep() -> dict[str, int]:
 def flush_matches() -> dict[str, int]:
     """Delete attacks, matches and rounds; the round goes back to 0. Submissions stay as history."""
     attacks = db.session.execute(sa.delete(Attack)).rowcount
-    matches = db.session.execute(sa.delete(Match)).rowcount
     db.session.execute(sa.delete(RoundSet))
+    matches = db.session.execute(sa.delete(Match)).rowcount
     db.session.execute(sa.delete(Round))
     get_state().current_round = 0
     db.session.commit()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 from app.evaluation.attack import SCORER_VERSION
 from app.extensions import db
 from app.models import Attack, Defence, Match, RoundSet
+from app.services import round_sets
 
 CHUNK = 1 << 20
 
@@ -34,8 +35,8 @@ def attack_provenance(
 ) -> dict[str, Any]:
     """The provenance recorded with one Attack: the files scored (by sha256), the split seed, the scorer version.
 
-    `sets` is what held the verification set scored on: the round's fresh split of the defence (a RoundSet) or
-    the defence's own split (the default); its key and seed are recorded, so that a rescore uses the same set.
+    `sets` is what held the verification set scored on: the attacker's own set of the defence's pool (a RoundSet)
+    or the defence's own split (the default); its key and seed are recorded, so that a rescore uses the same set.
     """
     sets = defence if sets is None else sets
     record = {
@@ -53,15 +54,8 @@ def attack_provenance(
 
 
 def sets_for(match: Match) -> RoundSet | Defence:
-    """What holds a match's sets now: its round's ready fresh split of the pinned defence, else the defence."""
-    fresh = db.session.scalar(
-        sa.select(RoundSet).where(
-            RoundSet.round == match.round,
-            RoundSet.defence_id == match.defence_id,
-            RoundSet.status == RoundSet.READY,
-        )
-    )
-    return fresh or match.defence
+    """What holds a match's sets now: the attacker's own set, its round's older shared split, else the defence."""
+    return round_sets.sets_of([match]).get(match.id, match.defence)
 
 
 def scores_of(submission_id: int) -> list[Attack]:

@@ -1,5 +1,10 @@
-"""Fresh sets per round: a defence pinned again in a later round is split anew (new seed, capture ids and public
-subset) by a worker, so that labels learned in one round do not carry over."""
+"""Sets per attacker: every match of a round gets the pinned defence's test pool under its own capture ids, order
+and public subset, so that attackers cannot pool predictions by id and no label learned in one round (or from a
+friend's train set) scores another. The train set is always the defence's own: it never holds a pool capture.
+
+A worker prepares each set when the round is generated; a download that finds one not ready yet prepares it itself
+(relabelling a pool takes a fraction of a second), so students never wait on a busy queue.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,9 @@ import secrets
 import sqlalchemy as sa
 from flask import current_app
 
-from app.evaluation.defence import resplit_defence
+from app.evaluation.defence import relabel_test_pool
 from app.extensions import db
 from app.models import Defence, Match, RoundSet, utcnow
-from app.services.defences import defence_settings
 from app.services.queue import send_task
 from app.storage import get_storage, scratch_dir
 
@@ -21,25 +25,20 @@ TASK_NAME = "srs.prepare_round_set"
 
 
 class SetsNotReady(Exception):
-    """Some of a team's targets' sets for this round are still being prepared (answered 409)."""
+    """A set of a team's targets could not be prepared (answered 409; the staff sees the error)."""
 
 
-def plan_sets(number: int, defence_ids: set[int]) -> list[RoundSet]:
-    """RoundSet rows (not committed) for the defences of round `number` already pinned in an earlier round.
-
-    A defence playing its first round keeps the split made when it was accepted: nobody has seen it yet.
-    """
-    earlier = set(
-        db.session.scalars(
-            sa.select(Match.defence_id).where(Match.round < number, Match.defence_id.in_(list(defence_ids)))
-        )
-    )
-    return [RoundSet(round=number, defence_id=d, seed=secrets.randbits(62)) for d in sorted(defence_ids & earlier)]
+def plan_sets(matches: list[Match]) -> list[RoundSet]:
+    """One RoundSet per match (not committed), each with its own seed."""
+    return [
+        RoundSet(round=m.round, defence_id=m.defence_id, match=m, seed=secrets.randbits(62))
+        for m in sorted(matches, key=lambda m: (m.defence_id, m.attacker_team_id))
+    ]
 
 
 def enqueue(round_sets: list[RoundSet]) -> int:
     """Hand each set to a worker and commit; one the broker did not take stays preparing with no enqueued_at
-    (its round's downloads wait) until the sweeper sends it. Returns how many were sent."""
+    until the sweeper sends it (or a download prepares it). Returns how many were sent."""
     sent = 0
     for round_set in round_sets:
         try:
@@ -62,69 +61,115 @@ def sweep() -> dict[str, int]:
 
 
 def prepare(round_set_id: int) -> None:
-    """Split the defence's stored upload again with the set's seed and store the three sets (in the worker)."""
+    """Write one attacker's test and verification sets from the defence's pool and record them (idempotent).
+
+    The worker and a download may prepare the same set at once: each writes under its own keys and only the first
+    to record its keys keeps them, so a set never changes once it is ready.
+    """
     round_set = db.session.get(RoundSet, round_set_id)
-    if round_set is None or round_set.status == RoundSet.READY:
+    if round_set is None or round_set.status == RoundSet.READY or round_set.match is None:
         return
     defence: Defence = round_set.defence
     storage = get_storage()
-    prefix = f"round_sets/{round_set.round}/{round_set.defence_id}"
+    prefix = f"round_sets/{round_set.round}/match_{round_set.match_id}/{secrets.token_hex(4)}"
     try:
-        with scratch_dir(f"round-set-{round_set_id}-") as work, storage.local_path(defence.submission.file_key) as up:
-            sets = resplit_defence(
-                up,
+        with (
+            scratch_dir(f"round-set-{round_set_id}-") as work,
+            storage.local_path(defence.test_key) as test,
+            storage.local_path(defence.verification_key) as verification,
+        ):
+            sets = relabel_test_pool(
+                test,
+                verification,
                 work,
                 team_id=defence.team_id,
-                settings=defence_settings(current_app.config),
                 seed=round_set.seed,
+                public_fraction=current_app.config["PUBLIC_SCORE_FRACTION"],
             )
             keys = {}
-            for name, path in (
-                ("train", sets.train_path),
-                ("test", sets.test_path),
-                ("verification", sets.verification_path),
-            ):
+            for name, path in (("test", sets.test_path), ("verification", sets.verification_path)):
                 keys[name] = f"{prefix}/{path.name}"
                 storage.save(keys[name], path, move=True)
     except Exception as exc:
         log.exception("round set %s could not be prepared", round_set_id)
         db.session.rollback()
-        round_set.status, round_set.error, round_set.finished_at = RoundSet.FAILED, str(exc)[:500], utcnow()
-        db.session.commit()
+        _record(round_set_id, status=RoundSet.FAILED, error=str(exc)[:500])
         return
-    round_set.train_key, round_set.test_key, round_set.verification_key = (
-        keys["train"],
-        keys["test"],
-        keys["verification"],
-    )
-    round_set.train_size, round_set.test_size = storage.size(keys["train"]), storage.size(keys["test"])
-    round_set.status, round_set.error, round_set.finished_at = RoundSet.READY, None, utcnow()
+    if not _record(
+        round_set_id,
+        status=RoundSet.READY,
+        error=None,
+        train_key=defence.train_key,
+        train_size=defence.train_size,
+        test_key=keys["test"],
+        test_size=storage.size(keys["test"]),
+        verification_key=keys["verification"],
+    ):
+        for key in keys.values():  # another preparation recorded its files first: they are the set
+            storage.delete(key)
+
+
+def _record(round_set_id: int, **values) -> bool:
+    """Record a preparation's outcome unless the set is already ready (compare-and-set); whether it was recorded."""
+    done = db.session.execute(
+        sa.update(RoundSet)
+        .where(RoundSet.id == round_set_id, RoundSet.status != RoundSet.READY)
+        .values(finished_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
+    return done == 1
 
 
-def sets_of(matches: list[Match]) -> dict[int, RoundSet | Defence]:
-    """Per match id, what holds its sets (train_key, test_key, verification_key, sizes): the round's fresh set
-    of the pinned defence, or the defence itself when the round has none for it.
+def sets_of(matches: list[Match], *, prepare_missing: bool = False) -> dict[int, RoundSet | Defence]:
+    """Per match id, what holds its sets (train_key, test_key, verification_key, sizes).
 
-    Raises SetsNotReady when one of them is still being prepared (or failed: staff must look).
+    A match has its own RoundSet (rounds generated since sets are per attacker); older matches have their
+    round's shared fresh split, or else the defence's own sets. A set not ready yet is left out, or with
+    prepare_missing, prepared here first. Raises SetsNotReady when one failed to be prepared.
     """
     if not matches:
         return {}
-    rows = db.session.scalars(
-        sa.select(RoundSet).where(
-            sa.tuple_(RoundSet.round, RoundSet.defence_id).in_([(m.round, m.defence_id) for m in matches])
+    rows = list(
+        db.session.scalars(
+            sa.select(RoundSet).where(
+                sa.or_(
+                    RoundSet.match_id.in_([m.id for m in matches]),
+                    sa.and_(
+                        RoundSet.match_id.is_(None),
+                        sa.tuple_(RoundSet.round, RoundSet.defence_id).in_([(m.round, m.defence_id) for m in matches]),
+                    ),
+                )
+            )
         )
     )
-    fresh = {(r.round, r.defence_id): r for r in rows}
+    if prepare_missing and any(r.match_id is not None and r.status != RoundSet.READY for r in rows):
+        for row in [r for r in rows if r.match_id is not None and r.status != RoundSet.READY]:
+            prepare(row.id)
+        return sets_of(matches)
+    own = {r.match_id: r for r in rows if r.match_id is not None}
+    shared = {(r.round, r.defence_id): r for r in rows if r.match_id is None}
     found: dict[int, RoundSet | Defence] = {}
     for m in matches:
-        round_set = fresh.get((m.round, m.defence_id))
-        if round_set is not None and round_set.status != RoundSet.READY:
-            raise SetsNotReady(
-                f"The sets of round {m.round} are being prepared (a fresh split of every defence that played "
-                "before): try again in a minute."
-                if round_set.status == RoundSet.PREPARING
-                else f"A set of round {m.round} could not be prepared: the course staff has been told."
-            )
-        found[m.id] = round_set or m.defence
+        held = own.get(m.id) or shared.get((m.round, m.defence_id))
+        if held is None:
+            found[m.id] = m.defence
+        elif held.status == RoundSet.READY:
+            found[m.id] = held
+        elif held.status == RoundSet.FAILED:
+            raise SetsNotReady(f"A set of round {m.round} could not be prepared: the course staff has been told.")
     return found
+
+
+def exposed_defences() -> list[tuple[Defence, list[int]]]:
+    """Defences whose test pool was handed out with labels, each with the rounds of its older shared splits (whose
+    train sets held most of the pool), by defence id."""
+    rows = db.session.execute(
+        sa.select(RoundSet.defence_id, RoundSet.round)
+        .where(RoundSet.match_id.is_(None), RoundSet.status == RoundSet.READY)
+        .order_by(RoundSet.defence_id, RoundSet.round)
+    ).all()
+    rounds: dict[int, list[int]] = {}
+    for defence_id, number in rows:
+        rounds.setdefault(defence_id, []).append(number)
+    return [(db.session.get(Defence, d), numbers) for d, numbers in rounds.items()]

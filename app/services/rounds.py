@@ -79,8 +79,8 @@ def generate_round(number: int, matches_per_team: int, actor=None, note: str | N
     db.session.flush()  # the round row first: matches reference it
     matches = [Match(round=number, attacker_team_id=a, defender_team_id=d, defence_id=pinned[d]) for a, d in pairs]
     db.session.add_all(matches)
-    # Defences that played before are split anew for this round by the workers; generation only adds rows.
-    fresh_sets = round_sets.plan_sets(number, {m.defence_id for m in matches})
+    # Every attacker gets its own ids for its targets' test pools, prepared by the workers: generation only adds rows.
+    fresh_sets = round_sets.plan_sets(matches)
     db.session.add_all(fresh_sets)
     audit.record(actor, "round", {"round": state.current_round}, {"round": number, "matches": len(matches)}, note=note)
     state.current_round = number

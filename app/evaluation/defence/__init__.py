@@ -17,7 +17,7 @@ from .checks import (
     check_sizes,
     check_timestamps,
 )
-from .pipeline import DefenceResult, DefenceSets, evaluate_defence, resplit_defence
+from .pipeline import DefenceResult, evaluate_defence
 from .plausibility import check_plausibility
 from .reading import read_defence
 from .reference import (
@@ -28,6 +28,7 @@ from .reference import (
     compute_reference,
     figures_per_cell,
 )
+from .relabel import AttackerSets, relabel_test_pool
 from .settings import FLOAT_COLUMNS, INTEGER_COLUMNS, DefenceSettings
 from .split import TEST_ID_RANGE, TRAIN_REP_RANGE, DefenceSplit, quota_per_cell, split_defence
 from .traces import DefenceTraces
@@ -46,8 +47,8 @@ __all__ = [
     "quota_per_cell",
     "utility_from_metrics",
     "DefenceResult",
-    "DefenceSets",
-    "resplit_defence",
+    "AttackerSets",
+    "relabel_test_pool",
     "DefenceSettings",
     "DefenceSplit",
     "DefenceTraces",

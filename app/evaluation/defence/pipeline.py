@@ -117,35 +117,3 @@ def evaluate_defence(
         overheads=overheads,
         cell_medians=medians,
     )
-
-
-@dataclass
-class DefenceSets:
-    """The three sets of a fresh split of an already accepted defence (no checks run again)."""
-
-    seed: int
-    train_path: Path
-    test_path: Path
-    verification_path: Path
-    nb_train_captures: int
-    nb_test_captures: int
-
-
-def resplit_defence(
-    zip_path: Path, out_dir: Path, *, team_id: int, settings: DefenceSettings, seed: int
-) -> DefenceSets:
-    """Split an accepted defence again with a new seed: new test capture ids, train reps and public subset.
-
-    Used for a defence pinned in a later round, so that labels learned in one round do not carry over. The
-    upload passed every check when it was accepted, so only reading, grouping, splitting and writing run.
-
-    Raises:
-        ValidationError: the upload can no longer be read (it changed since it was accepted).
-    """
-    traces, checks = read_defence(Path(zip_path), settings)
-    if traces is None:
-        raise ValidationError(failure_message(checks, "defence"), checks)
-    traces, captures = group_captures(traces)
-    split = split_defence(captures, settings, seed)
-    train, test, verification = write_defence_sets(traces, captures, split, Path(out_dir), team_id)
-    return DefenceSets(seed, train, test, verification, len(split.train), len(split.test))
