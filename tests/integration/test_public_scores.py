@@ -1,4 +1,5 @@
-"""With a live worker: an attack's shown scores are on the hidden public subset until the round closes."""
+"""With a live worker: an attack's shown scores are on the hidden public subset until the round closes, and its
+final scores then count the private captures only."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _right_on_public_only(target: int) -> bytes:
     return zip_csv(frame.to_csv(index=False), "attack.csv")
 
 
-def test_public_scores_until_the_round_closes_then_full_ones(stack, round_one):  # noqa: F811
+def test_public_scores_until_the_round_closes_then_private_ones(stack, round_one):  # noqa: F811
     alice = round_one["clients"]["alice"]
     target = round_one["carol"].team_id
     result = wait_finished(alice, _submission_id(upload(alice, "/attack/", data=_right_on_public_only(target))))
@@ -45,13 +46,16 @@ def test_public_scores_until_the_round_closes_then_full_ones(stack, round_one): 
     (shown,) = result["results"]["scores"]
     assert result["results"]["scores_subset"] == "public"
     assert shown["accuracy"] == 1.0 and shown["nb_captures"] == 100  # one third of 300, one per cell
-    assert "0.333" not in alice.get("/team/al-bo").get_data(as_text=True)
+    team_page = alice.get("/team/al-bo").get_data(as_text=True)
+    assert "public subset (100 captures)" in team_page and "private subset (" not in team_page
 
     admin = factories.api_token(factories.make_user("closer", admin=True))
     assert stack.app.test_client().post("/api/v1/rounds/1/close", headers=admin).status_code == 200
     final = alice.get(f"/api/v1/submissions/{result['id']}").get_json()["results"]
-    assert final["scores_subset"] == "full" and final["scores"][0]["accuracy"] == pytest.approx(1 / 3)
-    assert "0.333" in alice.get("/team/al-bo").get_data(as_text=True)
+    # Right on every public capture, wrong on every private one: the final score is 0, not 1/3 over all captures.
+    assert final["scores_subset"] == "private" and final["scores"][0]["accuracy"] == 0.0
+    assert final["scores_note"] == "private subset (200 captures)" and final["scores"][0]["nb_captures"] == 200
+    assert "private subset (200 captures)" in alice.get("/team/al-bo").get_data(as_text=True)
 
 
 def test_a_defence_playing_again_gets_a_fresh_split_from_the_worker(stack, round_one):  # noqa: F811
