@@ -223,12 +223,12 @@ def queue_baselines(retry_failed: bool) -> None:
 @click.command("close-round")
 @click.argument("number", type=int)
 def close_round(number: int) -> None:
-    """Close round NUMBER: publish its full scores and mail them to its teams."""
+    """Close round NUMBER: publish its final scores (private subset) and mail them to its teams."""
     try:
         rounds.close_round(number)
     except (rounds.NoSuchRound, rounds.RoundConflict) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Round {number} is closed: its full scores are published.")
+    click.echo(f"Round {number} is closed: its final scores (on the private subset) are published.")
 
 
 @click.command("exposed-defences")

@@ -267,7 +267,7 @@ class Round(db.Model):
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seed: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Set when the round ends (the next one is generated, or staff close it): its full scores are published.
+    # Set when the round ends (the next one is generated, or staff close it): its final scores are published.
     closed_at: Mapped[datetime | None]
 
     @property
@@ -337,7 +337,8 @@ class Attack(db.Model):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     intervals: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # 95 % bootstrap: ScoreIntervals.to_dict()
     # Scores on the test set's public subset ({accuracy, top5_accuracy, roc_auc}): the only ones shown while
-    # the round is open. The columns above are the full scores, published when it closes.
+    # the round is open. The columns above are the final scores (on the private captures: see provenance
+    # "subset"), published when it closes.
     public_scores: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

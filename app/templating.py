@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.services import competition
+from app.services import competition, scores
 
 
 def human_size(n: int | None) -> str:
@@ -31,4 +31,6 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters["human_size"] = human_size
     app.jinja_env.filters["percent"] = percent
+    # Which captures an attack's final scores count: "private subset (200 captures)", or "all captures" (old scorer).
+    app.jinja_env.filters["final_subset"] = lambda attack: scores.subset_label(*scores.final_subset(attack))
     app.jinja_env.filters["fmt"] = lambda v, spec=".3f": "-" if v is None else format(v, spec)

@@ -31,7 +31,12 @@ from .errors import CheckResult, ValidationError
 TOP_K = 5
 # Recorded with every score: change it whenever a change here could change a score, so rescoring can tell
 # "the stored files changed" apart from "the scorer changed".
-SCORER_VERSION = "1"
+SCORER_VERSION = "2"  # 2: a set marking a public subset is scored finally on its private captures only
+# Which captures of a test set a score counts (AttackScore.subset): the public subset (shown while the round is
+# open), the private captures (the rest: the final score), or all of them (a set that marks no public subset).
+PUBLIC_SUBSET = "public"
+PRIVATE_SUBSET = "private"
+ALL_CAPTURES = "all"
 # Seed of every attack's bootstrap resampling: the same upload always gets the same intervals.
 INTERVAL_SEED = 0
 
@@ -48,8 +53,9 @@ class AttackScore:
     accuracy: float
     top5_accuracy: float
     roc_auc: float
-    nb_captures: int
+    nb_captures: int  # how many captures the scores count
     intervals: dict | None = None  # 95 % bootstrap intervals (confidence.ScoreIntervals.to_dict())
+    subset: str = ALL_CAPTURES  # which captures: PUBLIC_SUBSET, PRIVATE_SUBSET or ALL_CAPTURES
 
     def to_dict(self) -> dict:
         """Return the score as a JSON-serialisable dict."""
@@ -61,6 +67,7 @@ class AttackResult:
     """Checks run on an accepted attack upload and its scores by defender team id."""
 
     checks: list[CheckResult]
+    # The final scores: on each target's private captures, or on all of them when its set marks no public subset.
     scores: dict[int, AttackScore] = field(default_factory=dict)
     # Scores on each target's public subset, for the targets whose verification set marks one.
     public_scores: dict[int, AttackScore] = field(default_factory=dict)
@@ -94,14 +101,20 @@ def score_attack(
         max_uncompressed_bytes: cap on the decompressed size of the CSV.
 
     Returns:
-        An AttackResult with every check (all passed), one AttackScore per covered target on its whole test
-        set, and one on its public subset for each covered target whose verification set marks one.
+        An AttackResult with every check (all passed) and, per covered target, its final AttackScore in `scores`:
+        on the target's private captures (those not in its public subset) when its verification set marks a
+        public subset, on all its captures otherwise (sets written before public subsets existed); and, for each
+        target whose set marks a public subset, its score on that subset in `public_scores`. Each score's
+        `subset` and `nb_captures` say which captures it counts; its intervals are computed on the same ones.
+        Public-subset captures never count in the final score: students can probe them with repeated uploads
+        while the round is open.
 
     Raises:
         ValidationError: when the file is not a zip holding one CSV, is too large, or fails any
             check (columns, types, targets, capture ids, probabilities); `checks` lists every
             check run, failed ones with a count and up to five examples.
-        ValueError: when a verification set is unreadable (a platform fault, not the student's).
+        ValueError: when a verification set is unreadable, or marks every capture or none as public (a
+            platform fault, not the student's).
 
     Scores, per covered target (each with its 95 % bootstrap interval, see confidence.py):
         accuracy: share of captures whose most probable class is the true one. Ties in the
@@ -129,15 +142,21 @@ def score_attack(
         rows = np.flatnonzero(team_ids == team_id)
         rows = rows[np.argsort(capture_ids[rows], kind="stable")]
         _, true_cells = truths[team_id]  # sorted by capture id, the same ids as `rows`
-        scores[team_id] = score_probabilities(team_id, proba[rows], true_cells)
-        scores[team_id].intervals = bootstrap_intervals(proba[rows], true_cells, seed=INTERVAL_SEED).to_dict()
         public = publics[team_id]
-        if public is not None:
-            public_scores[team_id] = score_probabilities(team_id, proba[rows[public]], true_cells[public])
-            public_scores[team_id].intervals = bootstrap_intervals(
-                proba[rows[public]], true_cells[public], seed=INTERVAL_SEED
-            ).to_dict()
+        if public is None:
+            scores[team_id] = _score_subset(team_id, proba[rows], true_cells, ALL_CAPTURES)
+        else:
+            scores[team_id] = _score_subset(team_id, proba[rows[~public]], true_cells[~public], PRIVATE_SUBSET)
+            public_scores[team_id] = _score_subset(team_id, proba[rows[public]], true_cells[public], PUBLIC_SUBSET)
     return AttackResult(checks=checks, scores=scores, public_scores=public_scores)
+
+
+def _score_subset(team_id: int, proba: np.ndarray, true_cells: np.ndarray, subset: str) -> AttackScore:
+    """The scores of one subset of a target's captures, with their bootstrap intervals on the same captures."""
+    score = score_probabilities(team_id, proba, true_cells)
+    score.intervals = bootstrap_intervals(proba, true_cells, seed=INTERVAL_SEED).to_dict()
+    score.subset = subset
+    return score
 
 
 def check_attack(
@@ -269,6 +288,8 @@ def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.nd
         public = public[order]
         if not public.any():
             raise ValueError(f"The verification set of team {team_id} has an empty public subset.")
+        if public.all():
+            raise ValueError(f"The verification set of team {team_id} has no private capture: all are public.")
     return ids, cells, public
 
 
@@ -325,7 +346,10 @@ def macro_ovr_auc(proba: np.ndarray, true_cells: np.ndarray) -> float:
 
 
 __all__ = [
+    "ALL_CAPTURES",
     "MAX_EXAMPLES",
+    "PRIVATE_SUBSET",
+    "PUBLIC_SUBSET",
     "SCORER_VERSION",
     "SUM_TOLERANCE",
     "TOP_K",

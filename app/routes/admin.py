@@ -83,7 +83,7 @@ def _close_form() -> dict:
 @bp.post("/close_round/<int:number>")
 @admin_required
 def close_round(number: int):
-    """End the round now: its full scores are published and mailed."""
+    """End the round now: its final scores (on the private subset) are published and mailed."""
     if not ConfirmForm().validate_on_submit():
         abort(400, "The form expired or lacks its security token: reload the page and try again.")
     try:
@@ -93,5 +93,5 @@ def close_round(number: int):
     except rounds.RoundConflict as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.generate_matches"))
-    flash(f"Round {number} is closed: its full scores are published.", "success")
+    flash(f"Round {number} is closed: its final scores (on the private subset) are published.", "success")
     return redirect(url_for("admin.generate_matches"))

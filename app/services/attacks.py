@@ -48,7 +48,7 @@ def submit(user: User, upload) -> Submission:
     uploads.check_may_upload(SubmissionKind.ATTACK, user)
     round_number = competition.get_state().current_round
     if scores.is_closed(round_number):
-        # Its full scores are published: one more upload would read hidden labels off them.
+        # Its final scores are published: one more upload would read hidden labels off them.
         raise uploads.UploadRefused(
             409, "round_closed", f"Round {round_number} is closed: attacks open again with the next round."
         )
@@ -150,31 +150,35 @@ def _score(run: lifecycle.Run) -> tuple[dict[str, Any], list[Attack]]:
             accuracy=score.accuracy,
             top5_accuracy=score.top5_accuracy,
             roc_auc=score.roc_auc,
-            provenance=sources[team_id],
+            # Which captures the final scores count (the private ones, or all of a set without a public subset).
+            provenance=sources[team_id] | {"subset": score.subset, "nb_captures": score.nb_captures},
             intervals=score.intervals,
             public_scores={name: getattr(public[team_id], name) for name in Attack.SCORE_NAMES}
-            | {"intervals": public[team_id].intervals}
+            | {"intervals": public[team_id].intervals, "nb_captures": public[team_id].nb_captures}
             if team_id in public
             else None,
         )
         for team_id, score in result.scores.items()
     ]
     # Only the public-subset scores are recorded with the submission (what students read while the round is
-    # open); the full scores live in the Attack rows and are shown once the round closes (services/scores.py).
+    # open); the final scores (private captures) live in the Attack rows, shown once it closes (services/scores.py).
     results = {
         "checks": [c.to_dict() for c in result.checks],
         "scores": [
-            _public_row(team_id, public.get(team_id), score.nb_captures, matches)
+            _public_row(team_id, public.get(team_id), score, matches)
             for team_id, score in sorted(result.scores.items())
         ],
     }
     return results, attacks
 
 
-def _public_row(team_id: int, public, nb_test_captures: int, matches: dict[int, Match]) -> dict[str, Any]:
-    """A target's public-subset scores (all None when its set has no public subset: shown when the round closes)."""
+def _public_row(team_id: int, public, final, matches: dict[int, Match]) -> dict[str, Any]:
+    """A target's public-subset scores (all None when its set has no public subset: shown when the round closes),
+    with the size of its test set and of the subset its final scores count."""
     row = {"team_id": team_id, "team_name": matches[team_id].defender.name, "subset": scores.PUBLIC}
     row.update({name: getattr(public, name) if public else None for name in Attack.SCORE_NAMES})
-    row.update(nb_captures=public.nb_captures if public else None, nb_test_captures=nb_test_captures)
+    nb_public = public.nb_captures if public else 0
+    row.update(nb_captures=public.nb_captures if public else None, nb_test_captures=final.nb_captures + nb_public)
+    row["nb_final_captures"] = final.nb_captures
     row["intervals"] = public.intervals if public else None
     return row

@@ -117,18 +117,20 @@ def _scores_summary(results: dict | None) -> str:
     return "; ".join(f"{s.get('team_name') or s.get('team_id')}: {s.get('roc_auc')}" for s in scores)
 
 
-def _full_aucs(submission_ids: list[int]) -> dict[int, str]:
-    """Per attack submission, each target's full ROC-AUC (staff see it before the round closes)."""
+def _final_aucs(submission_ids: list[int]) -> dict[int, str]:
+    """Per attack submission, each target's final ROC-AUC and the captures it counts (staff see it before the
+    round closes): "bob: 0.61 (private subset (200 captures))"."""
     found: dict[int, list[str]] = {}
     rows = db.session.execute(
-        sa.select(Attack.submission_id, Team.name, Attack.roc_auc)
+        sa.select(Attack.submission_id, Team.name, Attack.roc_auc, Attack.provenance)
         .join(Match, Match.id == Attack.match_id)
         .join(Team, Team.id == Match.defender_team_id)
         .where(Attack.submission_id.in_(submission_ids))
         .order_by(Attack.submission_id, Team.id)
     )
-    for submission_id, name, auc in rows:
-        found.setdefault(submission_id, []).append(f"{name}: {auc}")
+    for row in rows:
+        label = scores.subset_label(*scores.final_subset(row))
+        found.setdefault(row.submission_id, []).append(f"{row.name}: {row.roc_auc} ({label})")
     return {k: "; ".join(v) for k, v in found.items()}
 
 
@@ -142,11 +144,11 @@ def submissions_table(number: int | None = None) -> Table:
     columns += ["created_at", "enqueued_at", "started_at", "finished_at", "attempts", "error"]
     columns += ["utility_score", "attack_roc_auc", "failed_checks", "attack_public_roc_auc", "worker"]
     found = list(db.session.scalars(query.order_by(Submission.id.desc())))
-    full = _full_aucs([s.id for s in found if s.kind is SubmissionKind.ATTACK])
+    final = _final_aucs([s.id for s in found if s.kind is SubmissionKind.ATTACK])
     body = [
         [s.id, s.kind.value, s.status.value, s.team.name, s.user.username, s.round, s.original_filename, s.size]
         + [s.sha256, _iso(s.created_at), _iso(s.enqueued_at), _iso(s.started_at), _iso(s.finished_at)]
-        + [s.attempts, s.error, (s.results or {}).get("utility_score"), full.get(s.id, "")]
+        + [s.attempts, s.error, (s.results or {}).get("utility_score"), final.get(s.id, "")]
         + [_check_summary(s.results), _scores_summary(s.results) if s.kind is SubmissionKind.ATTACK else ""]
         + [s.worker or ""]
         for s in found
@@ -169,8 +171,11 @@ def matches_table(number: int | None = None) -> Table:
     attacks = latest_attacks([m.id for m in matches])
     columns = ["round", "match_id", "attacker_team", "defender_team", "defence_submission_id", "utility_score"]
     columns += ["attack_submission_id", "accuracy", "top5_accuracy", "roc_auc", "scored_at"]
-    # Staff see both: the full scores above, and the public-subset ones students see while the round is open.
+    # Staff see both: the final scores above, and the public-subset ones students see while the round is open.
     columns += ["public_accuracy", "public_top5_accuracy", "public_roc_auc", "round_closed"]
+    # Which captures each side counts: scores_subset "private" (or "all": scored before final scores left out the
+    # public subset) with its number of captures, and the public subset's.
+    columns += ["scores_subset", "nb_captures", "public_nb_captures"]
     closed = scores.closed_rounds({m.round for m in matches})
     body = []
     for m in matches:
@@ -179,6 +184,7 @@ def matches_table(number: int | None = None) -> Table:
         line += [a.submission_id, a.accuracy, a.top5_accuracy, a.roc_auc, _iso(a.created_at)] if a else [None] * 5
         public = (a.public_scores if a else None) or {}
         line += [public.get(name) for name in Attack.SCORE_NAMES] + [m.round in closed]
+        line += [*scores.final_subset(a), public.get("nb_captures")] if a else [None] * 3
         body.append(line)
     suffix = f"-round-{number}" if number is not None else ""
     return Table("matches" + suffix, columns, body)

@@ -35,12 +35,8 @@ def scoring() -> str:
     return mode
 
 
-def _latest_attacks(number: int, public: bool = False) -> dict[int, tuple[float, dict | None]]:
-    """Each match's counted attack in the round: match id -> (ROC-AUC, intervals).
-
-    With `public` (the round is open) attacks count with their public-subset ROC-AUC and intervals, and an
-    attack without one counts as not done; otherwise with the full ones.
-    """
+def _latest_rows(number: int) -> list:
+    """Each match's counted attack in the round: (match id, ROC-AUC, intervals, public scores, provenance)."""
     # A match's latest attack is the one from the last uploaded submission, not the last to finish scoring.
     latest = (
         sa.select(Attack.match_id, sa.func.max(Attack.submission_id).label("submission_id"))
@@ -48,19 +44,39 @@ def _latest_attacks(number: int, public: bool = False) -> dict[int, tuple[float,
         .where(Match.round == number)
         .group_by(Attack.match_id)
     ).subquery()
-    rows = db.session.execute(
-        sa.select(Attack.match_id, Attack.roc_auc, Attack.intervals, Attack.public_scores).join(
+    return db.session.execute(
+        sa.select(Attack.match_id, Attack.roc_auc, Attack.intervals, Attack.public_scores, Attack.provenance).join(
             latest,
             sa.and_(Attack.match_id == latest.c.match_id, Attack.submission_id == latest.c.submission_id),
         )
     ).all()
+
+
+def _latest_attacks(
+    number: int, public: bool = False, rows: list | None = None
+) -> dict[int, tuple[float, dict | None]]:
+    """Each match's counted attack in the round: match id -> (ROC-AUC, intervals).
+
+    With `public` (the round is open) attacks count with their public-subset ROC-AUC and intervals, and an
+    attack without one counts as not done; otherwise with the final ones (on the private captures).
+    """
+    rows = _latest_rows(number) if rows is None else rows
     if public:
         return {
             match_id: (p["roc_auc"], p.get("intervals"))
-            for match_id, _, _, p in rows
+            for match_id, _, _, p, _ in rows
             if p and p.get("roc_auc") is not None
         }
-    return {match_id: (auc, intervals) for match_id, auc, intervals, _ in rows}
+    return {match_id: (auc, intervals) for match_id, auc, intervals, _, _ in rows}
+
+
+def _counted_subset(rows: list, public: bool) -> tuple[str, str]:
+    """(subset, label) of the scores a round's board counts: "public subset (10 captures)" while it is open,
+    "private subset (20 captures)" once closed (see scores.final_label)."""
+    if public:
+        sizes = {(p or {}).get("nb_captures") for _, _, _, p, _ in rows if p and p.get("roc_auc") is not None}
+        return scores.PUBLIC, scores.subset_label(scores.PUBLIC, sizes.pop() if len(sizes) == 1 else None)
+    return scores.final_label(rows)
 
 
 def _round_matches(number: int) -> list:
@@ -262,13 +278,14 @@ def _generated(number: int) -> bool:
 
 
 def _subset(number: int) -> str:
-    """'full' for a closed round, 'public' otherwise: part of every cache key, so that a board computed just
+    """'private' for a closed round, 'public' otherwise: part of every cache key, so that a board computed just
     before a round closes is never served after it (nor the reverse)."""
-    return scores.FULL if scores.is_closed(number) else scores.PUBLIC
+    return scores.PRIVATE if scores.is_closed(number) else scores.PUBLIC
 
 
-def _ranked(number: int, mode: str, public: bool) -> tuple[bool, list[dict], dict[int, float]]:
-    """Whether the round is generated, its rows in the mode's order, and its defences' baseline ROC-AUCs by team.
+def _ranked(number: int, mode: str, public: bool) -> tuple[bool, list[dict], dict[int, float], tuple[str, str]]:
+    """Whether the round is generated, its rows in the mode's order, its defences' baseline ROC-AUCs by team, and
+    (subset, label) of the attack scores counted (see _counted_subset).
 
     In the tradeoff mode a row holds the tradeoff columns (rank and score of that mode) and, for the plot, the
     exports and the dashboard, the original columns (utility score, attack performance, privacy leakage).
@@ -276,12 +293,14 @@ def _ranked(number: int, mode: str, public: bool) -> tuple[bool, list[dict], dic
     """
     generated = _generated(number)
     if generated:
-        matches, attacks = _round_matches(number), _latest_attacks(number, public)
+        matches, latest = _round_matches(number), _latest_rows(number)
+        attacks, counted = _latest_attacks(number, public, latest), _counted_subset(latest, public)
         original = rank_round(_round_teams(number, matches, attacks))
         defence_of = {m[3]: m[6] for m in matches}
         tradeoff = (lambda: _tradeoff_teams(matches, attacks)) if mode == "tradeoff" else None
     else:
         defences = latest_defences()
+        counted = (scores.PUBLIC if public else scores.PRIVATE, None)
         original = rank_round(_preview_teams(defences))
         defence_of = {tid: d.id for tid, d in defences.items()}
         tradeoff = (lambda: _preview_tradeoff_teams(defences)) if mode == "tradeoff" else None
@@ -293,22 +312,28 @@ def _ranked(number: int, mode: str, public: bool) -> tuple[bool, list[dict], dic
         rows = [{**by_team[r.team_id], **r.to_dict()} for r in rank_tradeoff_round(tradeoff())]
     for row in rows:
         row["baseline_roc_auc"] = baseline_aucs.get(row["team_id"])
-    return generated, rows, baseline_aucs
+    return generated, rows, baseline_aucs, counted
 
 
 def _round_data(number: int, mode: str, subset: str, axis: str = "utility") -> dict:
     public = subset == scores.PUBLIC
-    generated, rows, baseline_aucs = _ranked(number, mode, public)
+    generated, rows, baseline_aucs, (subset, note) = _ranked(number, mode, public)
+    # The plot says which captures the attackers' leakage counts: the public subset, or the private one.
+    on = f", attacks scored {scores.on_label(subset, note)}" if generated and note else ""
     if axis == "overhead":
-        title = f"Round {number}: bandwidth overhead against privacy leakage"
+        title = f"Round {number}: bandwidth overhead against privacy leakage{on}"
         svg, points = _plot(rows, title, baseline_aucs, axis, _pinned_overheads(number))
     else:
-        svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage", baseline_aucs)
+        svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage{on}", baseline_aucs)
     return {
         "round": number,
         "scoring": mode,
         "generated": generated,
         "public_subset": generated and public,
+        # Which captures the attack scores count: "public" (open round), "private" (closed), "all" (scored before
+        # final scores left out the public subset); the note says it in words, with the number of captures.
+        "scores_subset": subset if generated else None,
+        "scores_note": note if generated else None,
         "rows": rows,
         "plot_svg": svg,
         "plot_points": points,
@@ -356,7 +381,7 @@ def round_html(number: int, render: Callable[[dict], str], axis: str = "utility"
     """render(board) of one round, cached: the page's body is the same for everyone, rendered once per period.
 
     `axis` picks the trade-off plot's horizontal axis (one of AXES): the utility cost or the bandwidth overhead.
-    The cache key holds the scoring mode, the axis and the subset (public while the round is open, full after).
+    The cache key holds the scoring mode, the axis and the subset (public while the round is open, private after).
     """
     mode, subset = scoring(), _subset(number)
     key = f"html:round:{mode}:{number}:{axis}:{subset}"

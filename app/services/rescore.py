@@ -18,7 +18,7 @@ from app.evaluation.attack import SCORER_VERSION, AttackScore, score_attack
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Attack, Match, Round, Submission
-from app.services import audit, competition, provenance
+from app.services import audit, competition, provenance, scores
 from app.storage import StorageError, get_storage
 
 # Scores are recomputed by the same code from the same bytes: anything beyond float noise is a difference.
@@ -130,6 +130,12 @@ def _rescore_upload(submission: Submission, attacks: list[Attack]) -> list[Resco
         line.recomputed = result.scores.get(team_id)
         if line.recomputed is None:
             line.problem = "not recomputed: the upload no longer covers this target"
+            continue
+        before = scores.final_subset(line.attack)
+        now = (line.recomputed.subset, line.recomputed.nb_captures)
+        if before[0] != now[0] or before[1] not in (None, now[1]):
+            was, then = scores.subset_label(*before), scores.subset_label(*now)
+            line.notes.append(f"scored {scores.on_label(before[0], was)}, now {scores.on_label(now[0], then)}")
     return list(lines.values())
 
 

@@ -72,7 +72,7 @@ def generate_round(number: int, matches_per_team: int, actor=None, note: str | N
     seed = secrets.randbits(62)
     pairs = draw_matches([t.id for t, _ in plan.players], plan.matches_per_team, seed, avoid=previous)
     pinned = {t.id: d.id for t, d in plan.players}
-    # Generating the next round ends the current one: its full scores are published.
+    # Generating the next round ends the current one: its final scores (on the private subset) are published.
     previous_round = state.current_round
     ended = _end_round(previous_round) if previous_round else False
     db.session.add(Round(number=number, seed=seed))
@@ -114,7 +114,8 @@ def _end_round(number: int) -> bool:
 
 
 def close_round(number: int) -> Round:
-    """End round `number` now: its full scores are published (pages, API, leaderboard) and mailed to its teams.
+    """End round `number` now: its final scores (on the private subset) are published (pages, API, leaderboard) and
+    mailed to its teams.
 
     Raises NoSuchRound when it was never generated, RoundConflict when it is already closed.
     """
@@ -123,7 +124,7 @@ def close_round(number: int) -> Round:
         raise NoSuchRound(f"There is no round {number}: rounds go from 1 to {competition.get_state().current_round}.")
     if not _end_round(number):
         db.session.rollback()
-        raise RoundConflict(f"Round {number} is already closed: its full scores are published.")
+        raise RoundConflict(f"Round {number} is already closed: its final scores are published.")
     db.session.commit()
     db.session.refresh(found)
     clear_leaderboard()
@@ -132,7 +133,8 @@ def close_round(number: int) -> Round:
 
 
 def mail_round_results(number: int) -> None:
-    """Mail every team of round `number` its full scores, as attacker and as defender (the attacks that count)."""
+    """Mail every team of round `number` its final scores (private subset), as attacker and as defender (the
+    attacks that count)."""
     matches = (
         db.session.scalars(
             sa.select(Match)
@@ -150,7 +152,7 @@ def mail_round_results(number: int) -> None:
         as_defender = [(m, attacks.get(m.id)) for m in matches if m.defender_team_id == team_id]
         mail.mail_team(
             team,
-            f"[SRS] Round {number} closed: full scores",
+            f"[SRS] Round {number} closed: final scores on the private subset",
             "round_closed",
             number=number,
             as_attacker=as_attacker,

@@ -17,9 +17,10 @@ from app.services.baseline import latest_baselines
 class MatchLine:
     match: Match
     attack: Attack | None
-    # What everyone may see of the attack: public-subset scores while the round is open, full ones after.
+    # What everyone may see of the attack: public-subset scores while the round is open, final ones after.
     scores: dict | None = None
     public: bool = False
+    note: str | None = None  # which captures the scores count: "private subset (20 captures)", ...
 
 
 @dataclass
@@ -57,7 +58,14 @@ def team_overview(team: Team) -> TeamOverview:
     overview = TeamOverview(defences=defences, baselines=latest_baselines([d.id for d in defences]))
     for m in matches:
         attack, public = attacks.get(m.id), m.round not in closed
-        shown = scores.attack_scores(attack, scores.PUBLIC if public else scores.FULL) if attack else None
-        line = MatchLine(m, attack, shown, public)
+        shown = scores.attack_scores(attack, scores.PUBLIC if public else scores.PRIVATE) if attack else None
+        line = MatchLine(m, attack, shown, public, _note(attack, public) if shown else None)
         (overview.as_attacker if m.attacker_team_id == team.id else overview.as_defender).append(line)
     return overview
+
+
+def _note(attack: Attack, public: bool) -> str:
+    """Which captures the scores shown for an attack count."""
+    if public:
+        return scores.public_note((attack.public_scores or {}).get("nb_captures"))
+    return scores.subset_label(*scores.final_subset(attack))

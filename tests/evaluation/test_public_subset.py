@@ -58,20 +58,45 @@ def _attack_frame(team_id, ids, predicted):
     return frame
 
 
-def test_public_scores_count_only_the_public_captures(tmp_path):
+def _public_third(tmp_path, right_on_public: bool):
+    """Score an attack right on one side of a 30-capture set (10 public captures, one per cell) and wrong on the
+    other (the next cell)."""
     ids = np.arange(500, 530)
     cells = np.tile(np.arange(1, NB_CLASSES + 1), 3)
     public = np.zeros(30, dtype=int)
     public[:NB_CLASSES] = 1  # one capture per cell
     verification = _zip(tmp_path / "verif.zip", pd.DataFrame({"capture_id": ids, "cell_id": cells, "public": public}))
-    # Right on the public captures, wrong (the next cell) on the others.
-    predicted = np.where(public == 1, cells, cells % NB_CLASSES + 1)
+    predicted = np.where((public == 1) == right_on_public, cells, cells % NB_CLASSES + 1)
     upload = _zip(tmp_path / "attack.zip", _attack_frame(4, ids, predicted))
-    result = score_attack(upload, {4: verification}, nb_classes=NB_CLASSES, max_uncompressed_bytes=10**8)
-    assert result.public_scores[4].accuracy == 1.0 and result.public_scores[4].nb_captures == 10
-    assert result.scores[4].accuracy == pytest.approx(1 / 3) and result.scores[4].nb_captures == 30
-    assert result.public_scores[4].roc_auc == 1.0 and result.scores[4].roc_auc < 1.0
-    assert "public_scores" in result.to_dict()
+    return score_attack(upload, {4: verification}, nb_classes=NB_CLASSES, max_uncompressed_bytes=10**8)
+
+
+def test_public_scores_count_only_the_public_captures_and_final_ones_only_the_private(tmp_path):
+    result = _public_third(tmp_path, right_on_public=True)
+    public, final = result.public_scores[4], result.scores[4]
+    assert public.accuracy == 1.0 and public.nb_captures == 10 and public.subset == "public"
+    # The public captures a student can probe do not count in the final score: wrong on every private one.
+    assert final.accuracy == 0.0 and final.top5_accuracy < 1.0 and final.nb_captures == 20
+    assert final.subset == "private" and public.roc_auc == 1.0 and final.roc_auc < 0.5
+    # Intervals are on the same captures: a score right on every counted capture has no spread.
+    assert public.intervals["accuracy"]["low"] == public.intervals["accuracy"]["high"] == 1.0
+    assert final.intervals["accuracy"]["low"] == final.intervals["accuracy"]["high"] == 0.0
+    assert result.to_dict()["scores"]["4"]["subset"] == "private" and "public_scores" in result.to_dict()
+
+
+def test_an_attack_right_on_the_private_captures_only_scores_perfectly_in_the_end(tmp_path):
+    result = _public_third(tmp_path, right_on_public=False)
+    assert result.public_scores[4].accuracy == 0.0
+    assert result.scores[4].accuracy == 1.0 and result.scores[4].roc_auc == 1.0 and result.scores[4].nb_captures == 20
+
+
+def test_a_verification_set_with_every_capture_public_is_a_platform_fault(tmp_path):
+    ids, cells = np.arange(10), np.arange(1, 11)
+    frame = pd.DataFrame({"capture_id": ids, "cell_id": cells, "public": 1})
+    verification = _zip(tmp_path / "verif.zip", frame)
+    upload = _zip(tmp_path / "attack.zip", _attack_frame(4, ids, cells))
+    with pytest.raises(ValueError, match="no private capture"):
+        score_attack(upload, {4: verification}, nb_classes=NB_CLASSES, max_uncompressed_bytes=10**8)
 
 
 def test_a_verification_set_without_public_column_has_no_public_scores(tmp_path):
@@ -80,3 +105,4 @@ def test_a_verification_set_without_public_column_has_no_public_scores(tmp_path)
     upload = _zip(tmp_path / "attack.zip", _attack_frame(4, ids, cells))
     result = score_attack(upload, {4: verification}, nb_classes=NB_CLASSES, max_uncompressed_bytes=10**8)
     assert result.scores[4].accuracy == 1.0 and result.public_scores == {}
+    assert result.scores[4].subset == "all" and result.scores[4].nb_captures == 10

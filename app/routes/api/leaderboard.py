@@ -49,7 +49,13 @@ def get_leaderboard():
     rows = [{k: r[k] for k in fields} for r in board["rows"]]
     public = board.get("public_subset", False)
     return jsonify(
-        round=number, scoring=board["scoring"], generated=board["generated"], public_subset=public, rows=rows
+        round=number,
+        scoring=board["scoring"],
+        generated=board["generated"],
+        public_subset=public,
+        scores_subset=board.get("scores_subset"),
+        scores_note=board.get("scores_note"),
+        rows=rows,
     )
 
 

@@ -59,7 +59,12 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "results": {
             "type": "object",
             **null,
-            "description": "checks, utility, overheads (percent, with per_cell) or scores, when finished",
+            "description": "checks, utility, overheads (percent, with per_cell) or scores, when finished. For an "
+            "attack, `scores` are on each test set's public subset while the round is open (`scores_subset` "
+            '"public") and the final scores once it closed, on the private subset (`scores_subset` "private"; '
+            '"all" for attacks scored before final scores left out the public subset), with `public_scores` '
+            "beside them; `scores_note` says which captures they count, each score row's `subset` and "
+            "`nb_captures` too. Staff also get `private_scores` and `private_scores_note` while the round is open",
         },
         "created_at": {**s, "format": "date-time"},
         "finished_at": {**s, "format": "date-time", **null},
@@ -178,6 +183,15 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "scoring": {"type": "string", "enum": ["original", "tradeoff"]},
                 "generated": {**s, **null},
                 "public_subset": b,
+                "scores_subset": {
+                    "type": "string",
+                    "enum": ["public", "private", "all"],
+                    **null,
+                    "description": "which captures the attack scores count: the public subset while the round is "
+                    "open, the private subset (the final ranks) once closed; all captures for attacks scored "
+                    "before final scores left out the public subset; null before the round is generated",
+                },
+                "scores_note": {**s, **null, "description": 'the same in words: "private subset (200 captures)"'},
                 "rows": {"type": "array", "items": obj(row, list(row)[:3])},
             }
         ),
@@ -259,13 +273,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body="RoundRequest",
     ),
     ("api.close_round", "post"): Operation(
-        "Close a round: publish its full scores (staff)",
+        "Close a round: publish its final scores, on the private subset (staff)",
         200,
         "ClosedRound",
         (401, 403, 404, 409),
         "rounds",
         "While a round is open, attack scores are shown on each test set's public subset only; closing it "
-        "publishes the full scores and mails them to its teams. 409 when it is already closed.",
+        "publishes the final scores (on the private subset of each test set) and mails them to its teams. "
+        "409 when it is already closed.",
     ),
     ("api.get_matches", "get"): Operation(
         "A round's matches",

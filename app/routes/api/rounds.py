@@ -27,7 +27,7 @@ def post_round():
 @bp.post("/rounds/<int:number>/close")
 @admin_token_required
 def close_round(number: int):
-    """Close round n now: its full scores are published."""
+    """Close round n now: its final scores (on the private subset) are published."""
     try:
         closed = rounds.close_round(number)
     except rounds.NoSuchRound as exc:
