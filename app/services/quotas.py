@@ -7,6 +7,7 @@ per-team lock in the transaction that inserts the upload's row, so that a burst 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -60,14 +61,32 @@ def is_exempt(user: User) -> bool:
     return user.is_admin or user.team_id is None
 
 
-def uploads_left(kind: SubmissionKind, user: User, now: datetime | None = None) -> int | None:
-    """How many uploads of this kind user's team may still make now; None when unlimited (quota off, or staff)."""
+@dataclass(frozen=True)
+class Allowance:
+    """What is left of a team's quota of one kind now."""
+
+    limit: int
+    left: int
+    next_allowed: datetime | None  # when left is 0: when the oldest counted upload leaves the window
+
+
+def allowance(kind: SubmissionKind, user: User, now: datetime | None = None) -> Allowance | None:
+    """What user's team may still upload of this kind; None when unlimited (quota off, or staff)."""
     limit = limit_of(kind)
     if limit == 0 or user.is_admin:
         return None
-    if user.team_id is None:
-        return limit
-    return max(0, limit - len(_counted(kind, user.team_id, now or utcnow(), limit)))
+    if user.team_id is None:  # nothing counted yet: the quota a team starts with
+        return Allowance(limit, limit, None)
+    counted = _counted(kind, user.team_id, now or utcnow(), limit)
+    full = len(counted) >= limit
+    return Allowance(limit, limit - len(counted), counted[-1] + WINDOW if full else None)
+
+
+def uploads_left(user: User) -> dict[str, int | None]:
+    """Uploads left now by kind ("defence", "attack"), None when unlimited: as GET /api/v1/me answers."""
+    now = utcnow()
+    allowances = {kind.value: allowance(kind, user, now) for kind in SETTINGS}
+    return {kind: None if left is None else left.left for kind, left in allowances.items()}
 
 
 def check_quota(kind: SubmissionKind, user: User) -> None:

@@ -26,7 +26,7 @@ from app.extensions import db
 from app.models import Phase, Submission, SubmissionKind, SubmissionStatus, Team, utcnow
 from app.services import competition, quotas
 from tests.conftest import app_on
-from tests.factories import api_token, make_submission, make_user
+from tests.factories import api_token, make_round, make_submission, make_user
 
 
 @pytest.fixture
@@ -170,6 +170,64 @@ def test_staff_are_exempt(app, client, defence_phase):
     assert [upload_api(client, headers).status_code for _ in range(3)] == [202, 202, 202]
 
 
+def test_defence_and_attack_pages_show_the_uploads_left(app, client, auth, alice):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 10)
+    set_quota(app, "ATTACK_UPLOADS_PER_DAY", 10)
+    competition.update_state(phase=Phase.BOTH)
+    uploads(alice, [SubmissionStatus.SUCCEEDED, SubmissionStatus.QUEUED, SubmissionStatus.RUNNING])
+    uploads(alice, [SubmissionStatus.FAILED])  # does not count
+    uploads(alice, [SubmissionStatus.SUCCEEDED] * 2, kind=SubmissionKind.ATTACK)
+    uploads(alice, [SubmissionStatus.SUCCEEDED], hours_ago=25)  # out of the window
+    make_round(1, [(alice.team, make_user("dave", team="other").team)])
+    auth.login()
+    assert "Uploads left today: 7 of 10 (rolling 24 hours" in client.get("/defence/").get_data(as_text=True)
+    assert "Uploads left today: 8 of 10 (rolling 24 hours" in client.get("/attack/").get_data(as_text=True)
+
+
+def test_at_zero_left_the_page_says_when_the_next_upload_is_allowed(app, client, auth, alice, defence_phase):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 2)
+    oldest = uploads(alice, [SubmissionStatus.SUCCEEDED], hours_ago=20)[0]
+    uploads(alice, [SubmissionStatus.QUEUED])
+    auth.login()
+    allowed_at = oldest.created_at + timedelta(hours=24)
+    expected = f"Uploads left today: 0 of 2: the next one is allowed at {allowed_at:%Y-%m-%d %H:%M} UTC"
+    assert expected in client.get("/defence/").get_data(as_text=True)
+    refused = upload_page(client)  # the refusal's page says it too
+    assert refused.status_code == 429 and expected in refused.get_data(as_text=True)
+
+
+def test_no_count_is_shown_without_a_quota_or_to_staff(app, client, auth, alice, defence_phase):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 0)
+    auth.login()
+    page = client.get("/defence/")
+    assert page.status_code == 200 and "Uploads left" not in page.get_data(as_text=True)
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 5)
+    assert "Uploads left today: 5 of 5" in client.get("/defence/").get_data(as_text=True)
+    auth.logout()
+    staff = make_user("staff", admin=True)
+    staff.team = Team(name="staff-team")
+    db.session.commit()
+    auth.login("staff")
+    page = client.get("/defence/")
+    assert page.status_code == 200 and "Uploads left" not in page.get_data(as_text=True)
+
+
+def test_me_gives_the_uploads_left_null_when_unlimited(app, client, alice):
+    set_quota(app, "DEFENCE_UPLOADS_PER_DAY", 10)
+    set_quota(app, "ATTACK_UPLOADS_PER_DAY", 0)
+    uploads(alice, [SubmissionStatus.SUCCEEDED] * 3 + [SubmissionStatus.FAILED])
+
+    def left(user):
+        response = client.get("/api/v1/me", headers=api_token(user))
+        assert response.status_code == 200
+        return response.get_json()["uploads_left"]
+
+    assert left(alice) == {"defence": 7, "attack": None}
+    assert left(make_user("bob", team="al-bo")) == {"defence": 7, "attack": None}  # per team
+    assert left(make_user("nomad")) == {"defence": 10, "attack": None}  # no team yet: nothing counted
+    assert left(make_user("staff", admin=True)) == {"defence": None, "attack": None}
+
+
 @contextmanager
 def served(app) -> Iterator[str]:
     """The app's URL while a threaded werkzeug server answers on it (each request in a thread of its own)."""
@@ -228,6 +286,7 @@ def test_a_burst_from_both_members_gets_exactly_the_places_left(app, defence_pha
 
         with ThreadPoolExecutor(len(sends)) as pool:
             answers = list(pool.map(lambda s: send(*s), sends))
+        left = requests.get(f"{url}/api/v1/me", headers=tokens["bob"], timeout=30).json()["uploads_left"]
 
     accepted = [a for a in answers if a.status_code in (202, 302)]
     refused = [a for a in answers if a.status_code == 429]
@@ -243,6 +302,7 @@ def test_a_burst_from_both_members_gets_exactly_the_places_left(app, defence_pha
             assert "reached its quota of 10 defence uploads in 24 hours" in message
             assert re.search(r"the next one is allowed at \d{4}-\d\d-\d\d \d\d:\d\d UTC", message)
     assert counted_uploads(team_id) == 10
+    assert left["defence"] == 0
     # No half-written refusal: the new rows are the accepted ones, each with its stored file, and no other file.
     new = {s.id for s in db.session.scalars(sa.select(Submission))} - before
     assert len(new) == 7
