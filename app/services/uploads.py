@@ -15,7 +15,7 @@ from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Submission, SubmissionKind, SubmissionStatus, User
 from app.services import competition, lifecycle, quotas, schedule
-from app.storage import get_storage, scratch_dir
+from app.storage import Storage, get_storage, scratch_dir
 
 
 class UploadRefused(Exception):
@@ -99,7 +99,9 @@ def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | No
     return submission
 
 
-def _record(kind: SubmissionKind, user: User, upload: FileStorage, sha256: str, size: int, path: Path, storage):
+def _record(
+    kind: SubmissionKind, user: User, upload: FileStorage, sha256: str, size: int, path: Path, storage: Storage
+) -> Submission:
     """Count, insert the row and store the file as one step per team: all of it, or (refused, failed) none of it."""
     # End the transaction of the checks above (they only read: nothing is lost) so that the team's lock is the
     # first statement of the next one: see quotas.lock_team.
