@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from flask import Flask
 
 from app import create_app
 from app.extensions import db, limiter
@@ -36,16 +41,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def app(tmp_path):
+@contextmanager
+def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
+    """The testing app on database_url (tables created), files under tmp_path; the body runs in a twin's context."""
     app = create_app(
         "testing",
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'test.db'}",
+        SQLALCHEMY_DATABASE_URI=database_url,
         UPLOAD_FOLDER=str(tmp_path / "uploads"),
         TEMPORARY_UPLOAD_FOLDER=str(tmp_path / "tmp"),
         CELERY_BROKER_URL="memory://",
         CELERY_ALWAYS_EAGER=True,
         REDIS_URL=TEST_REDIS_URL,
+        **overrides,
     )
     # Tests touch the database through a twin app's context: a request to `app` then gets an app context of
     # its own, as in production, instead of sharing `g` (and Flask-Login's cached user) across requests.
@@ -58,6 +65,49 @@ def app(tmp_path):
         db.engine.dispose()
     with app.app_context():
         db.engine.dispose()
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL of TEST_DATABASE_URL's database in a schema of its own, dropped afterwards; skip (fail on CI) without.
+
+    A schema rather than the whole database: the live stack (tests/integration) keeps its tables in `public`
+    for the whole session.
+    """
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        skip_or_fail("TEST_DATABASE_URL is not set: the PostgreSQL variant of this test needs it")
+    schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        skip_or_fail(f"PostgreSQL at {url} does not answer: {exc.orig}")
+    try:
+        scoped = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path):
+    with app_on(f"sqlite:///{tmp_path / 'test.db'}", tmp_path) as app:
+        yield app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh database on each backend: a file SQLite one, and a PostgreSQL schema when TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+    else:
+        with postgres_schema() as url:
+            yield url
 
 
 @pytest.fixture

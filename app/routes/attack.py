@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from app.errors import form_page
 from app.forms import UploadForm
 from app.models import SubmissionKind
-from app.services import attacks, competition, round_sets, uploads
+from app.services import attacks, competition, quotas, round_sets, uploads
 
 bp = Blueprint("attack", __name__)
 
@@ -36,4 +36,12 @@ def _page(form: UploadForm) -> str:
         sets, preparing = round_sets.sets_of(matches), None
     except round_sets.SetsNotReady as exc:
         sets, preparing = {}, str(exc)
-    return render_template("attack/index.html", form=form, matches=matches, state=state, sets=sets, preparing=preparing)
+    return render_template(
+        "attack/index.html",
+        form=form,
+        matches=matches,
+        state=state,
+        sets=sets,
+        preparing=preparing,
+        allowance=quotas.allowance(SubmissionKind.ATTACK, current_user),
+    )

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from app.errors import form_page
 from app.forms import UploadForm
 from app.models import SubmissionKind
-from app.services import defences, uploads
+from app.services import defences, quotas, uploads
 
 bp = Blueprint("defence", __name__)
 
@@ -27,4 +27,9 @@ def upload():
 
 @form_page("defence.upload")
 def _page(form: UploadForm) -> str:
-    return render_template("defence/upload.html", form=form, latest=defences.latest_defence(current_user.team_id))
+    return render_template(
+        "defence/upload.html",
+        form=form,
+        latest=defences.latest_defence(current_user.team_id),
+        allowance=quotas.allowance(SubmissionKind.DEFENCE, current_user),
+    )

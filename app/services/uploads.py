@@ -15,7 +15,7 @@ from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Submission, SubmissionKind, SubmissionStatus, User
 from app.services import competition, lifecycle, quotas, schedule
-from app.storage import get_storage, scratch_dir
+from app.storage import Storage, get_storage, scratch_dir
 
 
 class UploadRefused(Exception):
@@ -77,11 +77,11 @@ def check_may_upload(kind: SubmissionKind, user: User) -> None:
 def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | None) -> Submission:
     """Check and store an upload, record it as queued, commit, and enqueue its evaluation.
 
-    Raises UploadRefused (409 phase closed, 403 no team, 422 not a usable zip, 413 too large) before anything
-    is recorded.
+    Raises UploadRefused (409 phase closed, 403 no team, 429 quota used, 422 not a usable zip, 413 too large)
+    before anything is recorded or stored.
     """
     check_may_upload(kind, user)
-    quotas.check_quota(kind, user)  # here, not in check_may_upload: a team at its quota may still download
+    quotas.check_quota(kind, user)  # early, before reading the file; not in check_may_upload: downloads stay open
     if upload is None or not upload.filename:
         raise UploadRefused(400, "no_file", "No file was sent: choose a .zip file in the form field 'file'.")
     storage = get_storage()
@@ -92,27 +92,41 @@ def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | No
                 inspect_upload(path, max_member_bytes=current_app.config["MAX_UNCOMPRESSED_BYTES"])
             except ValidationError as exc:
                 raise UploadRefused(422, "invalid_file", exc.message) from exc
-            submission = Submission(
-                kind=kind,
-                team_id=user.team.id,
-                user_id=user.id,
-                round=competition.get_state().current_round,
-                original_filename=(secure_filename(upload.filename) or "upload.zip")[:255],
-                sha256=sha256,
-                size=size,
-                status=SubmissionStatus.QUEUED,
-            )
-            db.session.add(submission)
-            db.session.flush()
-            submission.file_key = f"submissions/{submission.id}/upload.zip"
-            try:
-                storage.save(submission.file_key, path, move=True)
-                db.session.commit()
-            except BaseException:
-                db.session.rollback()
-                storage.delete(f"submissions/{submission.id}/upload.zip")
-                raise
+            submission = _record(kind, user, upload, sha256, size, path, storage)
     finally:
         upload.close()
     lifecycle.enqueue(submission)
+    return submission
+
+
+def _record(
+    kind: SubmissionKind, user: User, upload: FileStorage, sha256: str, size: int, path: Path, storage: Storage
+) -> Submission:
+    """Count, insert the row and store the file as one step per team: all of it, or (refused, failed) none of it."""
+    # End the transaction of the checks above (they only read: nothing is lost) so that the team's lock is the
+    # first statement of the next one: see quotas.lock_team.
+    db.session.rollback()
+    file_key = None
+    try:
+        quotas.claim_place(kind, user)  # the team's lock, held until the commit below: a burst cannot overshoot
+        submission = Submission(
+            kind=kind,
+            team_id=user.team_id,
+            user_id=user.id,
+            round=competition.get_state().current_round,
+            original_filename=(secure_filename(upload.filename) or "upload.zip")[:255],
+            sha256=sha256,
+            size=size,
+            status=SubmissionStatus.QUEUED,
+        )
+        db.session.add(submission)
+        db.session.flush()
+        file_key = submission.file_key = f"submissions/{submission.id}/upload.zip"
+        storage.save(file_key, path, move=True)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        if file_key:
+            storage.delete(file_key)
+        raise
     return submission

@@ -33,6 +33,16 @@ def test_every_route_and_method_is_described_and_nothing_else(app, client):
                 assert ref[1] in spec["components"][ref[0]], ref
 
 
+def test_me_answers_the_fields_its_schema_describes(app, client):
+    me_schema = _document(client)["components"]["schemas"]["Me"]
+    alice = factories.make_user("alice", team="al-bo")
+    me = client.get("/api/v1/me", headers=factories.api_token(alice)).get_json()
+    assert set(me) == set(me_schema["properties"])
+    left = me_schema["properties"]["uploads_left"]
+    assert set(me["uploads_left"]) == set(left["properties"]) == {"defence", "attack"}
+    assert all(p["type"] == "integer" and p["nullable"] for p in left["properties"].values())
+
+
 def test_a_new_undescribed_route_breaks_the_document(app):
     from flask import Flask
 

@@ -98,12 +98,20 @@ def test_me_of_a_student_in_a_team(client, alice):
         "team_id": alice.team.id,
         "team_name": "al-bo",
         "team_join_code": alice.team.join_code,
+        "uploads_left": {"defence": 10, "attack": 20},  # the default quotas, none used
     }
 
 
 def test_me_without_a_team_has_null_team_fields(client, admin):
     body = client.get(f"{API}/me", headers=api_token(admin)).get_json()
-    assert body == {"username": "admin", "is_admin": True, "team_id": None, "team_name": None, "team_join_code": None}
+    assert body == {
+        "username": "admin",
+        "is_admin": True,
+        "team_id": None,
+        "team_name": None,
+        "team_join_code": None,
+        "uploads_left": {"defence": None, "attack": None},  # staff: no quota
+    }
 
 
 # Competition state

@@ -6,7 +6,7 @@ from flask import abort, current_app, jsonify, request
 
 from app.routes.api import bp
 from app.routes.api.auth import admin_token_required, api_user, token_required
-from app.services import competition
+from app.services import competition, quotas
 
 
 @bp.get("/me")
@@ -19,6 +19,7 @@ def me():
         team_id=user.team_id,
         team_name=user.team.name if user.team else None,
         team_join_code=user.team.join_code if user.team else None,
+        uploads_left=quotas.uploads_left(user),
     )
 
 

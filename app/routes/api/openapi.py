@@ -118,6 +118,17 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "team_id": {**i, **null},
                 "team_name": {**s, **null},
                 "team_join_code": {**s, **null, "description": "your team's join code (null without a team)"},
+                "uploads_left": obj(
+                    {
+                        kind: {
+                            **i,
+                            **null,
+                            "description": f"{kind} uploads your team may still make in the rolling "
+                            "24 hours (failed ones do not count); null when unlimited (no quota, or staff)",
+                        }
+                        for kind in ("defence", "attack")
+                    }
+                ),
             }
         ),
         "Competition": obj(
