@@ -20,6 +20,7 @@ from app.services import (
     references,
     reruns,
     rescore,
+    round_sets,
     scores,
 )
 
@@ -32,7 +33,13 @@ def index():
     """Teams with members, latest defence, and matches and scores per round; `q` searches."""
     q = request.args.get("q", "")
     pager = dashboard.search_teams(q, page=request.args.get("page", 1, type=int))
-    return render_template("dashboard/index.html", q=q, pager=pager, lines=dashboard.team_lines(pager.items))
+    return render_template(
+        "dashboard/index.html",
+        q=q,
+        pager=pager,
+        lines=dashboard.team_lines(pager.items),
+        failed_sets=round_sets.failed_sets(),
+    )
 
 
 @bp.route("/submissions/")

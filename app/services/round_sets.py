@@ -72,6 +72,7 @@ def prepare(round_set_id: int) -> None:
     defence: Defence = round_set.defence
     storage = get_storage()
     prefix = f"round_sets/{round_set.round}/match_{round_set.match_id}/{secrets.token_hex(4)}"
+    keys: dict[str, str] = {}
     try:
         with (
             scratch_dir(f"round-set-{round_set_id}-") as work,
@@ -86,13 +87,14 @@ def prepare(round_set_id: int) -> None:
                 seed=round_set.seed,
                 public_fraction=current_app.config["PUBLIC_SCORE_FRACTION"],
             )
-            keys = {}
             for name, path in (("test", sets.test_path), ("verification", sets.verification_path)):
                 keys[name] = f"{prefix}/{path.name}"
                 storage.save(keys[name], path, move=True)
     except Exception as exc:
         log.exception("round set %s could not be prepared", round_set_id)
         db.session.rollback()
+        for key in keys.values():  # half a set is no set
+            storage.delete(key)
         _record(round_set_id, status=RoundSet.FAILED, error=str(exc)[:500])
         return
     if not _record(
@@ -157,7 +159,10 @@ def sets_of(matches: list[Match], *, prepare_missing: bool = False) -> dict[int,
         elif held.status == RoundSet.READY:
             found[m.id] = held
         elif held.status == RoundSet.FAILED:
-            raise SetsNotReady(f"A set of round {m.round} could not be prepared: the course staff has been told.")
+            raise SetsNotReady(
+                f"A set of round {m.round} could not be prepared: try again in a minute; if it persists, tell the "
+                "course staff (their dashboard lists it with its error)."
+            )
     return found
 
 
@@ -173,3 +178,9 @@ def exposed_defences() -> list[tuple[Defence, list[int]]]:
     for defence_id, number in rows:
         rounds.setdefault(defence_id, []).append(number)
     return [(db.session.get(Defence, d), numbers) for d, numbers in rounds.items()]
+
+
+def failed_sets() -> list[RoundSet]:
+    """Sets whose last preparation failed (the next download or worker run tries again), for the staff."""
+    query = sa.select(RoundSet).where(RoundSet.status == RoundSet.FAILED).order_by(RoundSet.round, RoundSet.id)
+    return list(db.session.scalars(query))

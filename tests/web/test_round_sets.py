@@ -195,6 +195,9 @@ def test_a_set_that_cannot_be_prepared_is_answered_409_and_recorded_for_staff(tw
     db.session.expire_all()
     failed = [s for s in db.session.scalars(sa.select(RoundSet)) if s.status == RoundSet.FAILED]
     assert failed and all(s.error for s in failed)
+    client.post("/login", data={"username": "admin", "password": "secret-pw"})
+    dashboard = client.get("/admin/").get_data(as_text=True)
+    assert 'id="failed-sets"' in dashboard and "alice-team attacking bob-team" in dashboard
 
 
 def test_a_shared_split_handed_out_before_sets_per_attacker_stays_downloadable(two_teams):
