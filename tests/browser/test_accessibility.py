@@ -120,7 +120,8 @@ def describe(violations: list[dict]) -> str:
 
 def assert_accessible(page, base: str, role: str, name: str, path: str, status: int) -> None:
     response = page.goto(base + path)
-    assert response is not None and response.status == status, f"{name} ({path}) answered {response.status}"
+    answered = response.status if response else None
+    assert answered == status, f"{name} ({path}) answered {answered}"
     assert urlsplit(page.url).path == urlsplit(path).path, f"{name} ({path}) went to {page.url}"
     violations = AXE.run(page, options=AXE_OPTIONS).response["violations"]
     assert not violations, (
