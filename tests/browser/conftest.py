@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import redis
@@ -33,9 +34,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+class LiveSite(NamedTuple):
+    url: str
+    folder: Path  # holds srs.db, uploads/ and logs/
+    env: dict[str, str]  # run-srs.sh's environment: a `flask` command with it acts on this site
+
+
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
-    """./run-srs.sh --demo with its own settings, one per test module; yields the base URL, then stops it."""
+def live_site(tmp_path_factory):
+    """./run-srs.sh --demo with its own settings, one per test module; yields where it is, then stops it."""
     try:
         redis.Redis.from_url(BROWSER_REDIS_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError:
@@ -81,12 +88,18 @@ def live_server(tmp_path_factory):
                 log_text = (base / "run-srs.log").read_text()[-4000:]
                 raise AssertionError("run-srs.sh did not serve:\n" + log_text) from exc
             time.sleep(0.3)
-    yield url
+    yield LiveSite(url, base, env)
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def live_server(live_site):
+    """The base URL of the module's live site."""
+    return live_site.url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,356 @@
+"""Accessibility guard: axe-core finds no WCAG 2.1 A or AA violation on any page, logged out, as a student, as staff.
+
+Every GET route of app/routes/ that renders HTML is visited (some in several states). Left out, on purpose:
+- downloads, not pages: /attack/?download=1, /admin/exports/<name>.csv, /admin/audit.csv,
+  /admin/submissions/<id>/files/<which>; JSON: /api/v1/* (but /api/v1/docs), /healthz; /static/*;
+- POST-only routes (/logout's POST, /set_registration/, /close_round/<n>, re-runs, deletes, expiries, join codes):
+  they redirect to pages covered here; flash messages and field errors are checked after sending forms;
+- logged out, every page but those listed in LOGGED_OUT redirects to /login (the home page, the leaderboard...);
+- /index is / under another name; paginated pages are checked on their first page.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+import zipfile
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pytest
+import requests
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.browser.test_smoke import login
+from tests.conftest import ROOT, SAMPLE_DEFENCE
+
+pytestmark = pytest.mark.browser
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": WCAG_21_AA}, "resultTypes": ["violations"]}
+AXE = Axe()
+FAR_FUTURE = "2099-01-01T00:00"
+NODES_SHOWN = 3
+
+# (page name, path, expected HTTP status); {braces} are filled from the `competition` fixture.
+LOGGED_OUT = [
+    ("login", "/login", 200),
+    ("register", "/register", 200),
+    ("forgot password", "/forgot-password", 200),
+    ("reset password, bad link", "/reset-password/not-a-token", 400),
+    ("API docs", "/api/v1/docs", 200),
+    ("not found", "/no-such-page", 404),
+]
+STUDENT = [  # alice, of team al-bo
+    ("home", "/", 200),
+    ("own profile", "/user/alice", 200),
+    ("another's profile", "/user/charlie", 200),
+    ("own team", "/team/al-bo", 200),
+    ("a target team", "/team/cha-di", 200),
+    ("a team without defence", "/team/eu-fra", 200),
+    ("defence upload", "/defence/", 200),
+    ("attack", "/attack/", 200),
+    ("defence submission", "/submissions/{defence}", 200),
+    ("attack submission", "/submissions/{attack}", 200),
+    ("leaderboard", "/leaderboard/", 200),
+    ("leaderboard round 1", "/leaderboard/?round=1", 200),
+    ("leaderboard overall", "/leaderboard/?view=overall", 200),
+    ("password change", "/reset-password/{reset_token}", 200),
+    ("logout confirmation", "/logout", 200),
+    ("API docs", "/api/v1/docs", 200),
+    ("forbidden", "/admin/", 403),
+    ("no such team", "/team/no-such-team", 404),
+]
+STAFF = [  # admin
+    ("home", "/", 200),
+    ("set phase", "/set_phase/", 200),
+    ("generate matches", "/generate_matches/", 200),
+    ("dashboard teams", "/admin/", 200),
+    ("dashboard teams search", "/admin/?q=al", 200),
+    ("dashboard submissions", "/admin/submissions/", 200),
+    ("dashboard submissions filtered", "/admin/submissions/?kind=defence&status=succeeded", 200),
+    ("dashboard defence submission", "/admin/submissions/{defence}", 200),
+    ("dashboard attack submission", "/admin/submissions/{attack}", 200),
+    ("dashboard rescore", "/admin/rescore/", 200),
+    ("dashboard reference", "/admin/reference", 200),
+    ("dashboard exports", "/admin/exports/", 200),
+    ("timeline", "/admin/schedule", 200),
+    ("timeline edit", "/admin/schedule/{action}/edit", 200),
+    ("audit log", "/admin/audit", 200),
+    ("announcements", "/admin/announcements", 200),
+    ("a team", "/team/al-bo", 200),
+    ("a profile", "/user/bob", 200),
+    ("leaderboard round 1", "/leaderboard/?round=1", 200),
+    ("leaderboard overall", "/leaderboard/?view=overall", 200),
+]
+# (role, page name, path, expected HTTP status) of a competition that has not started: round 0, no upload.
+BEFORE_ROUND_1 = [
+    ("student", "home", "/", 200),
+    ("student", "leaderboard", "/leaderboard/", 200),
+    ("student", "own team", "/team/al-bo", 200),
+    ("staff", "generate matches", "/generate_matches/", 200),
+    ("staff", "dashboard teams", "/admin/", 200),
+    ("staff", "dashboard submissions", "/admin/submissions/", 200),
+    ("staff", "dashboard rescore", "/admin/rescore/", 200),
+    ("staff", "timeline", "/admin/schedule", 200),
+]
+# ... and of one between phases: phase None, registration closed (409: the upload pages say it is closed).
+CLOSED = [
+    ("logged out", "registration closed", "/register", 200),
+    ("student", "defence closed", "/defence/", 409),
+    ("student", "attack closed", "/attack/", 409),
+]
+
+
+def describe(violations: list[dict]) -> str:
+    """Each violation with what a developer needs to fix it: rule, impact, help, where, and why for the first node."""
+    lines = []
+    for v in violations:
+        lines.append(f"- {v['id']} ({v['impact']}): {v['help']} [{v['helpUrl']}]")
+        for node in v["nodes"][:NODES_SHOWN]:
+            lines.append(f"    at {' '.join(map(str, node['target']))}")
+        if len(v["nodes"]) > NODES_SHOWN:
+            lines.append(f"    ... and {len(v['nodes']) - NODES_SHOWN} more")
+        summary = " ".join(v["nodes"][0].get("failureSummary", "").split())
+        if summary:
+            lines.append(f"    first: {summary}")
+    return "\n".join(lines)
+
+
+def assert_accessible(page, base: str, role: str, name: str, path: str, status: int) -> None:
+    response = page.goto(base + path)
+    answered = response.status if response else None
+    assert answered == status, f"{name} ({path}) answered {answered}"
+    assert urlsplit(page.url).path == urlsplit(path).path, f"{name} ({path}) went to {page.url}"
+    violations = AXE.run(page, options=AXE_OPTIONS).response["violations"]
+    assert not violations, (
+        f"{name} ({path}) as {role}: {len(violations)} WCAG 2.1 A/AA violations\n{describe(violations)}"
+    )
+
+
+# --- the competition every page is seen in -------------------------------------------------------------------
+
+
+class Api:
+    """The JSON API as one user (sets the stage faster than clicking through it)."""
+
+    def __init__(self, base: str, username: str, password: str = "admin") -> None:
+        self.base = base + "/api/v1"
+        answer = requests.post(self.base + "/tokens", auth=(username, password), timeout=30)
+        answer.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {answer.json()['token']}"}
+
+    def call(self, method: str, path: str, expected: int = 200, **kwargs) -> requests.Response:
+        answer = requests.request(method, self.base + path, headers=self.headers, timeout=60, **kwargs)
+        assert answer.status_code == expected, f"{method} {path}: {answer.status_code} {answer.text}"
+        return answer
+
+    def upload(self, kind: str, name: str, content: bytes) -> int:
+        answer = self.call("POST", f"/{kind}", 202, files={"file": (name, content, "application/zip")})
+        return answer.json()["submission_id"]
+
+    def wait_succeeded(self, submission_id: int) -> None:
+        deadline = time.monotonic() + 240
+        while True:
+            status = self.call("GET", f"/submissions/{submission_id}").json()
+            if status["status"] in ("succeeded", "failed"):
+                assert status["status"] == "succeeded", status
+                return
+            assert time.monotonic() < deadline, f"submission {submission_id} still {status['status']}"
+            time.sleep(0.5)
+
+
+def uniform_attack(api: Api, nb_classes: int) -> bytes:
+    """A classification of every test capture of the student's targets, equal probabilities for every class."""
+    with zipfile.ZipFile(io.BytesIO(api.call("GET", "/attack/sets").content)) as sets:
+        tests = [n for n in sets.namelist() if n.endswith("_test.csv.zip")]
+        frames = []
+        for name in tests:
+            team_id = int(name.split("_")[1])
+            captures = pd.read_csv(io.BytesIO(sets.read(name)), compression="zip")["capture_id"].unique()
+            probabilities = {f"proba_class_{k}": 1 / nb_classes for k in range(1, nb_classes + 1)}
+            frames.append(pd.DataFrame({"team_id": team_id, "capture_id": captures, **probabilities}))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("classification.csv", pd.concat(frames).to_csv(index=False))
+    return out.getvalue()
+
+
+def reset_token(site, username: str) -> str:
+    """A password-reset link's token, made by the site's own code against its database."""
+    code = (
+        "from app import create_app\n"
+        "from app.services import accounts, password_reset\n"
+        "with create_app().app_context():\n"
+        f"    print(password_reset.make_token(accounts.find_user({username!r})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=site.env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def new_page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def logged_out(browser, live_server):
+    page = new_page(browser)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def student(browser, live_server):
+    page = new_page(browser)
+    login(page, live_server, "alice", "admin")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def staff(browser, live_server):
+    page = new_page(browser)
+    login(page, live_server, "admin", "admin")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def before_round_1(live_server):
+    """The demo as run-srs.sh --demo left it; pytest runs tests in file order, so these come before `competition`."""
+    state = Api(live_server, "admin").call("GET", "/competition").json()
+    assert state["round"] == 0, "keep the tests of the competition before round 1 above those that start it"
+
+
+@pytest.fixture(scope="module")
+def competition(live_site, staff) -> dict:
+    """Round 1 under way in phase Both: two teams defended, alice attacked, a change planned, an announcement shown."""
+    base = live_site.url
+    admin = Api(base, "admin")
+    admin.call("PUT", "/competition", json={"phase": "Both"})
+    alice, charlie = Api(base, "alice"), Api(base, "charlie")
+    sample = SAMPLE_DEFENCE.read_bytes()
+    defences = [api.upload("defences", SAMPLE_DEFENCE.name, sample) for api in (alice, charlie)]
+    for api, submission_id in zip((alice, charlie), defences, strict=True):
+        api.wait_succeeded(submission_id)
+    admin.call("POST", "/rounds", 201, json={"round": 1})
+    nb_classes = alice.call("GET", "/competition").json()["nb_classes"]
+    attack = alice.upload("attacks", "classification.csv.zip", uniform_attack(alice, nb_classes))
+    alice.wait_succeeded(attack)
+    action = admin.call(
+        "POST", "/schedule", 201, json={"action": "phase", "value": "Attack", "due_at": FAR_FUTURE + ":00Z"}
+    ).json()["id"]
+    staff.goto(base + "/admin/announcements")
+    staff.fill("#title", "Round 1 is open")
+    staff.fill("#body", "Download your targets' sets from the Attack page.")
+    staff.fill("#expires_at", FAR_FUTURE)
+    staff.click("input[type=submit][value='Publish and e-mail the students']")
+    assert "Announcement published" in staff.inner_text("main")
+    return {
+        "defence": defences[0],
+        "attack": attack,
+        "action": action,
+        "reset_token": reset_token(live_site, "alice"),
+        "admin": admin,
+    }
+
+
+@pytest.fixture
+def closed_competition(competition):
+    """Phase None and registration closed for one test, then back as they were."""
+    admin = competition["admin"]
+    admin.call("PUT", "/competition", json={"phase": "None", "registration_open": False})
+    yield
+    admin.call("PUT", "/competition", json={"phase": "Both", "registration_open": True})
+
+
+# --- the guard ------------------------------------------------------------------------------------------------
+
+
+def ids(pages):
+    return [p[0] for p in pages]
+
+
+@pytest.mark.parametrize(("name", "path", "status"), LOGGED_OUT, ids=ids(LOGGED_OUT))
+def test_logged_out_page_is_accessible(logged_out, live_server, name, path, status):
+    assert_accessible(logged_out, live_server, "a visitor", name, path, status)
+
+
+@pytest.mark.parametrize(
+    ("role", "name", "path", "status"), BEFORE_ROUND_1, ids=[f"{p[0]} {p[1]}" for p in BEFORE_ROUND_1]
+)
+def test_page_before_round_1_is_accessible(request, before_round_1, live_server, role, name, path, status):
+    assert_accessible(request.getfixturevalue(role), live_server, role, name, path, status)
+
+
+@pytest.mark.parametrize(("name", "path", "status"), STUDENT, ids=ids(STUDENT))
+def test_student_page_is_accessible(student, competition, live_server, name, path, status):
+    assert_accessible(student, live_server, "a student", name, path.format(**competition), status)
+
+
+@pytest.mark.parametrize(("name", "path", "status"), STAFF, ids=ids(STAFF))
+def test_staff_page_is_accessible(staff, competition, live_server, name, path, status):
+    assert_accessible(staff, live_server, "staff", name, path.format(**competition), status)
+
+
+@pytest.mark.parametrize(("role", "name", "path", "status"), CLOSED, ids=[p[1] for p in CLOSED])
+def test_page_between_phases_is_accessible(request, closed_competition, live_server, role, name, path, status):
+    page = request.getfixturevalue(role.replace(" ", "_"))
+    assert_accessible(page, live_server, role, name, path, status)
+
+
+def refuse_login(page, base: str) -> str:
+    page.goto(base + "/login")
+    page.fill("#username", "alice")
+    page.fill("#password", "not-her-password")
+    page.click("input[type=submit]")
+    return ".flash-error"
+
+
+def register_with_errors(page, base: str) -> str:
+    page.goto(base + "/register")
+    for field, value in [("username", "yves"), ("email", "yves@example.org"), ("sciper", "654321")]:
+        page.fill(f"#{field}", value)
+    page.fill("#password", "yves-password")
+    page.fill("#password2", "another-password")
+    page.select_option("#team_select", "New team")
+    page.fill("#new_team_name", "yves-team")
+    page.click("input[type=submit]")
+    return ".has-error .error"
+
+
+def ask_reset_link(page, base: str) -> str:
+    page.goto(base + "/forgot-password")
+    page.fill("#email", "nobody@example.org")
+    page.click("input[type=submit]")
+    return ".flash-success"
+
+
+@pytest.mark.parametrize("send", [refuse_login, register_with_errors, ask_reset_link], ids=lambda f: f.__name__)
+def test_page_after_a_form_is_accessible(logged_out, live_server, send):
+    """Flash messages and field errors, which only a sent form shows."""
+    shown = send(logged_out, live_server)
+    assert logged_out.locator(shown).count() > 0, f"{send.__name__} showed no {shown}"
+    violations = AXE.run(logged_out, options=AXE_OPTIONS).response["violations"]
+    assert not violations, f"after {send.__name__} ({logged_out.url}): {describe(violations)}"
+
+
+def test_the_guard_sees_violations(logged_out):
+    """A page with an unlabelled field, an image without text and faint text fails, each rule named."""
+    logged_out.goto("about:blank")  # out of the site, whose Content-Security-Policy would block the inline style
+    logged_out.set_content(
+        '<!doctype html><html lang="en"><head><title>Bad</title></head><body><main>'
+        '<input id="x"><img src="data:,"><p style="color:#ccc;background:#fff">faint</p></main></body></html>'
+    )
+    violations = AXE.run(logged_out, options=AXE_OPTIONS).response["violations"]
+    report = describe(violations)
+    for rule in ("label", "image-alt", "color-contrast"):
+        assert f"- {rule} (" in report, report
+    assert "at #x" in report and "first: Fix" in report, report
