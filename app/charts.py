@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 _WIDTH, _HEIGHT = 720, 480
 _LEFT, _RIGHT, _TOP, _BOTTOM = 80, 30, 50, 70
 _X_LABEL = "Utility cost (lower is better)"
-_Y_LABEL = "Privacy leakage: mean ROC-AUC of attackers"
+_Y_LABEL = "Privacy leakage: best attacker's accuracy"
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -35,17 +35,18 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL) -> str:
+def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL, chance: float | None = None) -> str:
     """Return an accessible SVG scatter plot of the utility/privacy trade-off of the defences.
 
     Args:
         points: dicts with "name" (team name), "cost" (utility cost, see utility_cost), "leakage"
-            (mean ROC-AUC of its attackers) and "on_front" (bool, on the Pareto front, see
+            (the best attacker's accuracy against it) and "on_front" (bool, on the Pareto front, see
             pareto_front), and optionally "estimate" (True: the leakage is the platform's baseline attack's,
             no attacker has scored yet; drawn hollow). Points with a missing or non-finite cost or leakage are
             left out.
         title: the chart's title, also its accessible name.
         x_label: the horizontal axis's label (the utility cost by default).
+        chance: the accuracy of guessing (1 / number of cells), drawn as a labelled horizontal line; None: none.
 
     Returns:
         An SVG document (role="img" with <title> and <desc>): each team a labelled point, the
@@ -75,7 +76,7 @@ def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL) -> str
         )
 
     x_low, x_high = _axis_range([p["cost"] for p in plotted])
-    y_low, y_high = _axis_range([p["leakage"] for p in plotted])
+    y_low, y_high = _axis_range([p["leakage"] for p in plotted] + ([chance] if chance is not None else []))
     plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
 
     def sx(value: float) -> float:
@@ -88,7 +89,9 @@ def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL) -> str
     described = "; ".join(f"{p['name']} (cost {_number(p['cost'])}, leakage {_number(p['leakage'])})" for p in front)
     desc = (
         f"Scatter plot of {len(plotted)} defences: utility cost on the horizontal axis, privacy "
-        f"leakage on the vertical axis, lower is better on both. Pareto front: {described or 'none'}."
+        f"leakage (the best attacker's accuracy) on the vertical axis, lower is better on both"
+        + (f"; guessing scores {_number(chance)}" if chance is not None else "")
+        + f". Pareto front: {described or 'none'}."
     )
     parts = [head, f'<desc id="chart-desc">{escape(desc)}</desc>']
     parts.append(f'<text x="{_WIDTH / 2}" y="28" text-anchor="middle" font-size="16">{escape(title)}</text>')
@@ -106,6 +109,13 @@ def tradeoff_svg(points: list[dict], title: str, x_label: str = _X_LABEL) -> str
     parts.append(
         f'<text transform="translate(22 {_TOP + plot_h / 2}) rotate(-90)" text-anchor="middle">{_Y_LABEL}</text>'
     )
+    if chance is not None:
+        y = sy(chance)
+        parts.append(
+            f'<g class="chance"><line x1="{_LEFT}" y1="{y}" x2="{right}" y2="{y}" stroke="#555" '
+            'stroke-dasharray="2 4"/>'
+            f'<text x="{_LEFT + 6}" y="{y - 5}" font-size="11">chance ({_number(chance)})</text></g>'
+        )
     if len(front) > 1:
         # Staircase bounding the dominated region (up and to the right of the front).
         path = [f"M{sx(front[0]['cost'])} {sy(front[0]['leakage'])}"]

@@ -13,6 +13,7 @@ from app.services import (
     audit,
     baseline,
     exports,
+    leaderboard,
     maintenance,
     references,
     reruns,
@@ -187,8 +188,29 @@ def rescore_command(number: int | None) -> None:
                 f"submission #{line.attack.submission_id}): {stored}; {now}{notes}"
             )
         differences += len(report.differences)
+        if leaderboard.scoring() == "tradeoff":
+            _echo_board_diff(n)
     if differences:
         raise click.exceptions.Exit(1)
+
+
+def _echo_board_diff(number: int) -> None:
+    """What the tradeoff formula's move from ROC-AUC to accuracy changed on a round's board."""
+    rows = leaderboard.previous_formula_diff(number)
+    moved = [r for r in rows if r["rank"] != r["rank_before"]]
+    click.echo(
+        f"Round {number} board (tradeoff): leakage and attack scores are now accuracy advantages "
+        f"(previously 2 × (ROC-AUC − 0.5)); {len(moved)} of {len(rows)} teams changed rank."
+    )
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for r in rows:
+        click.echo(
+            f"  {r['team_name']}: rank {r['rank_before']} -> {r['rank']}, round score {fmt(r['score_before'])} -> "
+            f"{fmt(r['score'])}, leakage {fmt(r['leakage_before'])} -> {fmt(r['leakage'])}"
+        )
 
 
 @click.command("set-reference")

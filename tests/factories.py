@@ -119,20 +119,30 @@ def make_round(number: int, pairs: list[tuple[Team, Team]]) -> list[Match]:
     return matches
 
 
-def make_attack(match: Match, roc_auc: float, public_roc_auc: float | None = None) -> Attack:
-    """A scored attack of a match; its public-subset scores are the full ones unless public_roc_auc is given."""
+def make_attack(
+    match: Match,
+    roc_auc: float,
+    public_roc_auc: float | None = None,
+    accuracy: float | None = None,
+    top5_accuracy: float | None = None,
+) -> Attack:
+    """A scored attack of a match; its public-subset scores are the full ones unless public_roc_auc is given.
+    Its accuracy is roc_auc / 2 and its top-5 accuracy roc_auc unless given."""
     attacker = db.session.get(Team, match.attacker_team_id)
     submission = make_submission(
         attacker, _member(attacker), kind=SubmissionKind.ATTACK, status=SubmissionStatus.SUCCEEDED, round=match.round
     )
     public = roc_auc if public_roc_auc is None else public_roc_auc
+    accuracy = roc_auc / 2 if accuracy is None else accuracy
+    top5_accuracy = roc_auc if top5_accuracy is None else top5_accuracy
+    public_accuracy = accuracy if public_roc_auc is None else public / 2
     attack = Attack(
         match_id=match.id,
         submission_id=submission.id,
-        accuracy=roc_auc / 2,
-        top5_accuracy=roc_auc,
+        accuracy=accuracy,
+        top5_accuracy=top5_accuracy,
         roc_auc=roc_auc,
-        public_scores={"accuracy": public / 2, "top5_accuracy": public, "roc_auc": public},
+        public_scores={"accuracy": public_accuracy, "top5_accuracy": top5_accuracy, "roc_auc": public},
     )
     db.session.add(attack)
     db.session.commit()

@@ -23,7 +23,7 @@ def test_tradeoff_svg_names_teams_and_marks_the_front():
     assert {"Team <A&B>", "bravo", "charlie"} <= set(texts)
     assert "no leakage yet" not in texts
     assert "Utility cost (lower is better)" in texts
-    assert "Privacy leakage: mean ROC-AUC of attackers" in texts
+    assert "Privacy leakage: best attacker's accuracy" in texts
     assert len([e for e in root.iter(f"{SVG}path") if e.get("class") == "front"]) == 2
     steps = [e for e in root.iter(f"{SVG}path") if e.findtext(f"{SVG}title") == "Pareto front"]
     assert len(steps) == 1 and "H" in steps[0].get("d") and "V" in steps[0].get("d")
@@ -45,3 +45,11 @@ def test_tradeoff_svg_takes_another_horizontal_axis():
     svg = tradeoff_svg(points, "Round 1", x_label="Bandwidth overhead (%) <lower is better>")
     texts = [element.text for element in ET.fromstring(svg).iter(f"{SVG}text")]
     assert "Bandwidth overhead (%) <lower is better>" in texts
+
+
+def test_the_chance_accuracy_is_drawn_and_described():
+    points = [{"name": "padded", "cost": 11.0, "leakage": 0.75, "on_front": True}]
+    root = ET.fromstring(tradeoff_svg(points, "Round 1", chance=0.01))
+    texts = [element.text for element in root.iter(f"{SVG}text")]
+    assert "chance (0.01)" in texts
+    assert "guessing scores 0.01" in root.find(f"{SVG}desc").text

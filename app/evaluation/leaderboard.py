@@ -49,6 +49,8 @@ class LeaderboardRow:
     # Half-widths of approximate 95 % intervals of attack_performance and privacy_leakage (None: unknown).
     attack_performance_pm: float | None = None
     privacy_leakage_pm: float | None = None
+    score_pm: float | None = None  # half-width of an approximate 95 % interval of the score
+    tied_with_above: bool = False  # its score's interval overlaps the one of the team ranked just above
 
     def to_dict(self) -> dict:
         """Return the row as a JSON-serialisable dict."""
@@ -66,28 +68,54 @@ class OverallRow:
     rounds_played: int
     rounds_scored: int
     round_scores: dict[int, float | None] = field(default_factory=dict)
+    score_pm: float | None = None  # half-width of an approximate 95 % interval of the score
+    tied_with_above: bool = False
+    round_score_pms: dict[int, float | None] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         """Return the row as a JSON-serialisable dict; round numbers become string keys."""
         data = asdict(self)
         data["round_scores"] = {str(number): score for number, score in self.round_scores.items()}
+        del data["round_score_pms"]
         return data
 
 
-def _rank_key(score: float | None, team_name: str, team_id: int) -> tuple:
+def _rank_key(score: float | None, team_name: str, team_id: int, tie_break: float | None = None) -> tuple:
     if score is None:
-        return (1, 0.0, team_name, team_id)
-    return (0, -round(score, _TIE_DECIMALS), team_name, team_id)
+        return (1, 0.0, 0.0, team_name, team_id)
+    second = 0.0 if tie_break is None else -round(tie_break, _TIE_DECIMALS)
+    return (0, -round(score, _TIE_DECIMALS), second, team_name, team_id)
 
 
 def _assign_ranks(rows: list) -> None:
-    """Standard competition ranks (1, 2, 2, 4) on rows already in display order."""
+    """Standard competition ranks (1, 2, 2, 4) on rows already in display order (rows with a `tie_break` share
+    a rank only when it is equal too)."""
     previous = None
     for position, row in enumerate(rows, start=1):
-        key = _rank_key(row.score, "", 0)[:2]
+        key = _rank_key(row.score, "", 0, getattr(row, "tie_break", None))[:3]
         if key != previous:
             rank, previous = position, key
         row.rank = rank
+
+
+TIE_EXPLANATION = (
+    "Statistically tied with the team above: the 95 % intervals of the two scores overlap, so the test set "
+    "cannot tell which is better. Ranks still follow the scores."
+)
+
+
+def mark_ties(rows: Sequence) -> None:
+    """Set tied_with_above on rows in display order: True when the row's score interval (score ± score_pm)
+    overlaps the one of the row just above, or the two share a rank. An unknown half-width counts as 0; a row
+    without a score is never tied."""
+    above = None
+    for row in rows:
+        row.tied_with_above = False
+        if row.score is not None and above is not None and above.score is not None:
+            low_above = above.score - (above.score_pm or 0.0)
+            high = row.score + (row.score_pm or 0.0)
+            row.tied_with_above = row.rank == above.rank or high >= low_above - 10**-_TIE_DECIMALS
+        above = row
 
 
 def rank_round(teams: Sequence[TeamRound]) -> list[LeaderboardRow]:
@@ -148,8 +176,13 @@ def rank_round(teams: Sequence[TeamRound]) -> list[LeaderboardRow]:
                 else None,
             )
         )
+        row = rows[-1]
+        if score is not None:
+            # utility is measured once, exactly: the score's spread is the attack performance's, scaled.
+            row.score_pm = 0.0 if performance is None else _scaled(row.attack_performance_pm, team.utility_score)
     rows.sort(key=lambda row: _rank_key(row.score, row.team_name, row.team_id))
     _assign_ranks(rows)
+    mark_ties(rows)
     return rows
 
 
@@ -183,14 +216,29 @@ def aggregate_rounds(rounds: Mapping[int, Sequence[LeaderboardRow]], how: str = 
             overall.team_name = row.team_name
             overall.rounds_played += 1
             overall.round_scores[number] = row.score
+            overall.round_score_pms[number] = getattr(row, "score_pm", None)
     for overall in played.values():
-        scores = [score for score in overall.round_scores.values() if score is not None]
-        overall.rounds_scored = len(scores)
-        if scores:
-            overall.score = {"sum": math.fsum, "mean": fmean, "best": max}[how](scores)
+        scored = {n: s for n, s in overall.round_scores.items() if s is not None}
+        overall.rounds_scored = len(scored)
+        if scored:
+            overall.score = {"sum": math.fsum, "mean": fmean, "best": max}[how](scored.values())
+            overall.score_pm = _overall_pm(how, scored, overall.round_score_pms)
     rows = sorted(played.values(), key=lambda r: _rank_key(r.score, r.team_name, r.team_id))
     _assign_ranks(rows)
+    mark_ties(rows)
     return rows
+
+
+def _overall_pm(how: str, scored: dict[int, float], pms: dict[int, float | None]) -> float | None:
+    """Half-width of an aggregate's interval, rounds independent: sum → sqrt(sum of squares), mean → that over
+    the count, best → the best round's own; None when a round's is unknown."""
+    widths = [pms.get(n) for n in scored]
+    if any(width is None for width in widths):
+        return None
+    if how == "best":
+        return pms[max(scored, key=scored.get)]
+    total = math.sqrt(math.fsum(width * width for width in widths))
+    return total if how == "sum" else total / len(widths)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from .confidence import combined_half_width
-from .leaderboard import ATTACKS_REMAINING, NO_DEFENCE, _assign_ranks, _rank_key
-from .tradeoff import advantage, score_tradeoff
+from .leaderboard import ATTACKS_REMAINING, NO_DEFENCE, _assign_ranks, _rank_key, mark_ties
+from .tradeoff import advantage, chance, score_tradeoff
 
 NO_OVERHEADS = "Overheads of its defence not measured"
 NO_LEAKAGE = "Privacy not estimated yet (baseline attack pending)"
@@ -21,15 +21,19 @@ class TradeoffTeam:
     team_id: int
     team_name: str
     has_defence: bool
-    match_aucs: list[float | None]  # per match it attacks: the ROC-AUC of its latest attack, None when none yet
-    attacker_aucs: list[float]  # ROC-AUCs its attackers reached against its defence
-    baseline_auc: float | None = None  # the baseline attack on its defence, None until measured
+    match_accuracies: list[float | None]  # per match it attacks: the accuracy of its latest attack, None when none
+    attacker_accuracies: list[float]  # accuracies its attackers reached against its defence
+    baseline_accuracy: float | None = None  # the baseline attack on its defence, None until measured
     bandwidth_overhead: float | None = None  # total bandwidth overhead of its defence, fraction (0.48 = +48 %)
     time_overhead: float | None = None
-    # Half-widths of the 95 % intervals of the ROC-AUCs above (same order), None where unknown.
+    # Half-widths of the 95 % intervals of the accuracies above (same order), None where unknown.
     match_half_widths: list[float | None] = field(default_factory=list)
     attacker_half_widths: list[float | None] = field(default_factory=list)
     baseline_half_width: float | None = None
+    # The same attacks' top-5 accuracies (same order), for the tie-break; None where unknown.
+    match_top5: list[float | None] = field(default_factory=list)
+    attacker_top5: list[float | None] = field(default_factory=list)
+    baseline_top5: float | None = None
 
 
 @dataclass
@@ -49,6 +53,9 @@ class TradeoffRow:
     attacks_expected: int
     attack_score_pm: float | None = None  # half-width of an approximate 95 % interval
     leakage_pm: float | None = None
+    score_pm: float | None = None
+    tie_break: float | None = None  # the round score on top-5 accuracies: ranks equal round scores
+    tied_with_above: bool = False  # its score's interval overlaps the one of the team ranked just above
     messages: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -56,45 +63,59 @@ class TradeoffRow:
         return asdict(self)
 
 
-def _leakage_pm(team: TradeoffTeam) -> float | None:
-    """Half-width of the leakage's interval: twice that of the ROC-AUC it comes from (advantage = 2 AUC − 1)."""
-    if team.attacker_aucs:
-        best = max(range(len(team.attacker_aucs)), key=lambda i: advantage(team.attacker_aucs[i]))
+def _leakage_pm(team: TradeoffTeam, nb_classes: int) -> float | None:
+    """Half-width of the leakage's interval: that of the accuracy it comes from, over (1 − chance)."""
+    if team.attacker_accuracies:
+        accuracies = team.attacker_accuracies
+        best = max(range(len(accuracies)), key=lambda i: advantage(accuracies[i], nb_classes))
         widths = team.attacker_half_widths
         width = widths[best] if best < len(widths) else None
     else:
         width = team.baseline_half_width
-    return None if width is None else 2 * width
+    return None if width is None else width / (1.0 - chance(nb_classes))
 
 
-def rank_tradeoff_round(teams: Sequence[TradeoffTeam]) -> list[TradeoffRow]:
+def _score_pm(defence_pm: float | None, attack_pm: float | None, expected: int) -> float | None:
+    """Half-width of the round score's interval: defence and attack parts combined as independent."""
+    if defence_pm is None or (expected and attack_pm is None):
+        return None
+    return math.hypot(defence_pm, attack_pm or 0.0)
+
+
+def rank_tradeoff_round(teams: Sequence[TradeoffTeam], nb_classes: int) -> list[TradeoffRow]:
     """Rank the teams of one round by round score = defence score + attack score (tradeoff.score_tradeoff).
 
     Args:
         teams: one TradeoffTeam per team of the round.
+        nb_classes: the number of cells C (chance accuracy is 1 / C).
 
     Returns:
         One TradeoffRow per team, in display order. The round score is None (ranked last) for a team without
         a defence, or whose defence has neither a scored attack nor a baseline estimate, or no measured
         overheads; messages say which. attack_score_pm is the half-width of an approximate 95 % interval of
         the attack score (the matches' intervals combined as independent: sqrt(sum of squares) / matches);
-        leakage_pm the one of the leakage.
+        leakage_pm the one of the leakage, score_pm the one of the round score; tied_with_above marks a team
+        whose score's interval overlaps the one of the team ranked just above (leaderboard.mark_ties).
 
-    Ranking: as rank_round: score descending, None last, ties to 9 decimals share a rank (1, 2, 2, 4),
-    then team name, then team id.
+    Ranking: score descending, None last; equal scores (to 9 decimals) are ordered by the tie-break (the round
+    score on top-5 accuracies) and share a rank (1, 2, 2, 4) only when that is equal too; then team name, id.
     """
     rows = []
     for team in teams:
         result = score_tradeoff(
-            match_aucs=team.match_aucs,
-            attacker_aucs=team.attacker_aucs,
-            baseline_auc=team.baseline_auc,
+            match_accuracies=team.match_accuracies,
+            attacker_accuracies=team.attacker_accuracies,
+            baseline_accuracy=team.baseline_accuracy,
             bandwidth_overhead=team.bandwidth_overhead,
             time_overhead=team.time_overhead,
+            nb_classes=nb_classes,
             has_defence=team.has_defence,
+            match_top5=team.match_top5 if len(team.match_top5) == len(team.match_accuracies) else None,
+            attacker_top5=team.attacker_top5 if len(team.attacker_top5) == len(team.attacker_accuracies) else None,
+            baseline_top5=team.baseline_top5,
         )
-        done = sum(auc is not None for auc in team.match_aucs)
-        expected = len(team.match_aucs)
+        done = sum(accuracy is not None for accuracy in team.match_accuracies)
+        expected = len(team.match_accuracies)
         messages = []
         if not team.has_defence:
             messages.append(NO_DEFENCE)
@@ -107,15 +128,19 @@ def rank_tradeoff_round(teams: Sequence[TradeoffTeam]) -> list[TradeoffRow]:
             messages.append(f"{ATTACKS_REMAINING} ({done} of {expected} attacks done)")
         source = None
         if result.leakage is not None:
-            source = "attackers" if team.attacker_aucs else "baseline"
+            source = "attackers" if team.attacker_accuracies else "baseline"
         attack_pm = None
         if expected:
             widths = [
-                0.0 if auc is None else w
-                for auc, w in zip(team.match_aucs, _pad(team.match_half_widths, expected), strict=True)
+                0.0 if accuracy is None else w
+                for accuracy, w in zip(team.match_accuracies, _pad(team.match_half_widths, expected), strict=True)
             ]
             attack_pm = combined_half_width(widths)
-            attack_pm = None if attack_pm is None else 2 * attack_pm
+            attack_pm = None if attack_pm is None else attack_pm / (1.0 - chance(nb_classes))
+        leakage_pm = _leakage_pm(team, nb_classes) if result.leakage is not None else None
+        defence_pm = None
+        if leakage_pm is not None and result.cost_factor is not None:
+            defence_pm = leakage_pm * result.cost_factor
         rows.append(
             TradeoffRow(
                 rank=0,
@@ -130,12 +155,15 @@ def rank_tradeoff_round(teams: Sequence[TradeoffTeam]) -> list[TradeoffRow]:
                 attacks_done=done,
                 attacks_expected=expected,
                 attack_score_pm=attack_pm,
-                leakage_pm=_leakage_pm(team) if result.leakage is not None else None,
+                leakage_pm=leakage_pm,
+                score_pm=_score_pm(defence_pm, attack_pm, expected) if result.score is not None else None,
+                tie_break=result.tie_break,
                 messages=messages,
             )
         )
-    rows.sort(key=lambda row: _rank_key(row.score, row.team_name, row.team_id))
+    rows.sort(key=lambda row: _rank_key(row.score, row.team_name, row.team_id, row.tie_break))
     _assign_ranks(rows)
+    mark_ties(rows)
     return rows
 
 

@@ -72,19 +72,28 @@ def _member_cells(users: list[User]) -> list[str]:
     ]
 
 
+# The tradeoff mode's own columns (rank and score are already that mode's): fractions in [0, 1].
+_TRADEOFF_COLUMNS = ("attack_score", "defence_score", "leakage", "leakage_source", "cost_factor", "tie_break")
+
+
 def leaderboard_table(number: int | None = None) -> Table:
     """The grading sheet: one round's leaderboard with every column, or (no round) the overall one with each
     round's score and rank; both with members' usernames, SCIPERs and e-mails."""
     _check_round(number)
     if number is not None:
-        rows = leaderboard.round_board(number)["rows"]
+        board = leaderboard.round_board(number)
+        rows = board["rows"]
         members = _members([r["team_id"] for r in rows])
         columns = ["round", "rank", "team_id", "team_name", "members", "scipers", "emails", "utility_score"]
         columns += ["attack_performance", "attacks_done", "attacks_expected", "score", "privacy_leakage", "messages"]
+        columns += ["score_pm", "tied_with_above"]
+        extra = _TRADEOFF_COLUMNS if board["scoring"] == "tradeoff" else ()
+        columns += extra
         body = [
             [number, r["rank"], r["team_id"], r["team_name"], *_member_cells(members[r["team_id"]])]
             + [r["utility_score"], r["attack_performance"], r["attacks_done"], r["attacks_expected"]]
-            + [r["score"], r["privacy_leakage"], " ".join(r["messages"])]
+            + [r["score"], r["privacy_leakage"], " ".join(r["messages"]), r.get("score_pm"), r["tied_with_above"]]
+            + [r.get(name) for name in extra]
             for r in rows
         ]
         return Table(f"leaderboard-round-{number}", columns, body)

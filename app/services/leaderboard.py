@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -35,8 +36,18 @@ def scoring() -> str:
     return mode
 
 
+class Counted(NamedTuple):
+    """The scores of a match's counted attack on the subset the board counts."""
+
+    roc_auc: float
+    accuracy: float | None
+    top5_accuracy: float | None
+    intervals: dict | None
+
+
 def _latest_rows(number: int) -> list:
-    """Each match's counted attack in the round: (match id, ROC-AUC, intervals, public scores, provenance)."""
+    """Each match's counted attack in the round: (match id, ROC-AUC, intervals, public scores, provenance,
+    accuracy, top-5 accuracy)."""
     # A match's latest attack is the one from the last uploaded submission, not the last to finish scoring.
     latest = (
         sa.select(Attack.match_id, sa.func.max(Attack.submission_id).label("submission_id"))
@@ -45,36 +56,42 @@ def _latest_rows(number: int) -> list:
         .group_by(Attack.match_id)
     ).subquery()
     return db.session.execute(
-        sa.select(Attack.match_id, Attack.roc_auc, Attack.intervals, Attack.public_scores, Attack.provenance).join(
+        sa.select(
+            Attack.match_id,
+            Attack.roc_auc,
+            Attack.intervals,
+            Attack.public_scores,
+            Attack.provenance,
+            Attack.accuracy,
+            Attack.top5_accuracy,
+        ).join(
             latest,
             sa.and_(Attack.match_id == latest.c.match_id, Attack.submission_id == latest.c.submission_id),
         )
     ).all()
 
 
-def _latest_attacks(
-    number: int, public: bool = False, rows: list | None = None
-) -> dict[int, tuple[float, dict | None]]:
-    """Each match's counted attack in the round: match id -> (ROC-AUC, intervals).
+def _latest_attacks(number: int, public: bool = False, rows: list | None = None) -> dict[int, Counted]:
+    """Each match's counted attack in the round: match id -> its Counted scores.
 
-    With `public` (the round is open) attacks count with their public-subset ROC-AUC and intervals, and an
+    With `public` (the round is open) attacks count with their public-subset scores and intervals, and an
     attack without one counts as not done; otherwise with the final ones (on the private captures).
     """
     rows = _latest_rows(number) if rows is None else rows
     if public:
         return {
-            match_id: (p["roc_auc"], p.get("intervals"))
-            for match_id, _, _, p, _ in rows
-            if p and p.get("roc_auc") is not None
+            row[0]: Counted(p["roc_auc"], p.get("accuracy"), p.get("top5_accuracy"), p.get("intervals"))
+            for row in rows
+            if (p := row[3]) and p.get("roc_auc") is not None
         }
-    return {match_id: (auc, intervals) for match_id, auc, intervals, _, _ in rows}
+    return {row[0]: Counted(row[1], row[5], row[6], row[2]) for row in rows}
 
 
 def _counted_subset(rows: list, public: bool) -> tuple[str, str]:
     """(subset, label) of the scores a round's board counts: "public subset (10 captures)" while it is open,
     "private subset (20 captures)" once closed (see scores.final_label)."""
     if public:
-        sizes = {(p or {}).get("nb_captures") for _, _, _, p, _ in rows if p and p.get("roc_auc") is not None}
+        sizes = {p.get("nb_captures") for p in (row[3] for row in rows) if p and p.get("roc_auc") is not None}
         return scores.PUBLIC, scores.subset_label(scores.PUBLIC, sizes.pop() if len(sizes) == 1 else None)
     return scores.final_label(rows)
 
@@ -100,17 +117,21 @@ def _round_matches(number: int) -> list:
     ).all()
 
 
-def _baselines(defence_ids) -> dict[int, tuple[float, dict | None]]:
-    """Succeeded baseline estimates of these defences: defence id -> (ROC-AUC, intervals)."""
+def _baselines(defence_ids) -> dict[int, Counted]:
+    """Succeeded baseline estimates of these defences: defence id -> their Counted scores."""
     ids = list(defence_ids)
     if not ids:
         return {}
     rows = db.session.execute(
-        sa.select(BaselineRun.defence_id, BaselineRun.roc_auc, BaselineRun.intervals).where(
-            BaselineRun.defence_id.in_(ids), BaselineRun.status == SubmissionStatus.SUCCEEDED
-        )
+        sa.select(
+            BaselineRun.defence_id,
+            BaselineRun.roc_auc,
+            BaselineRun.accuracy,
+            BaselineRun.top5_accuracy,
+            BaselineRun.intervals,
+        ).where(BaselineRun.defence_id.in_(ids), BaselineRun.status == SubmissionStatus.SUCCEEDED)
     ).all()
-    return {defence_id: (auc, intervals) for defence_id, auc, intervals in rows}
+    return {row[0]: Counted(*row[1:]) for row in rows}
 
 
 def _round_teams(
@@ -131,7 +152,7 @@ def _round_teams(
         dfn = team(defender_id, defender_name)
         dfn.utility_score = utility
         if match_id in attacks:
-            auc, intervals = attacks[match_id]
+            auc, intervals = attacks[match_id].roc_auc, attacks[match_id].intervals
             att.attack_aucs.append(auc)
             dfn.leakage_aucs.append(auc)
             att.attack_half_widths.append(half_width(intervals, "roc_auc"))
@@ -145,8 +166,11 @@ def _overheads(overheads: dict | None) -> tuple[float | None, float | None]:
     return percent_to_fraction(overheads.get("bandwidth_total")), percent_to_fraction(overheads.get("time"))
 
 
-def _tradeoff_teams(matches: list, attacks: dict) -> list[TradeoffTeam]:
-    """The teams of a generated round as the tradeoff mode needs them (leakage, baseline, overheads)."""
+def _tradeoff_teams(matches: list, attacks: dict, measure: str = "accuracy") -> list[TradeoffTeam]:
+    """The teams of a generated round as the tradeoff mode needs them (leakage, baseline, overheads).
+
+    measure="roc_auc" fills the accuracies with ROC-AUCs and leaves the top-5 out: ranked with nb_classes=2 this
+    is the board of the previous formula, advantage = 2 × (ROC-AUC − 0.5) (see previous_formula_diff)."""
     baselines = _baselines({m[6] for m in matches})
     teams: dict[int, TradeoffTeam] = {}
 
@@ -154,20 +178,30 @@ def _tradeoff_teams(matches: list, attacks: dict) -> list[TradeoffTeam]:
         return teams.setdefault(team_id, TradeoffTeam(team_id, name, False, [], []))
 
     for match_id, attacker_id, attacker_name, defender_id, defender_name, _, defence_id, overheads in matches:
-        auc, intervals = attacks.get(match_id, (None, None))
+        counted = attacks.get(match_id)
+        value = None if counted is None else getattr(counted, measure)
+        width = half_width(counted.intervals, measure) if counted else None
+        top5 = None if counted is None or measure != "accuracy" else counted.top5_accuracy
         att = team(attacker_id, attacker_name)
-        att.match_aucs.append(auc)
-        att.match_half_widths.append(half_width(intervals, "roc_auc"))
+        att.match_accuracies.append(value)
+        att.match_half_widths.append(width)
+        att.match_top5.append(top5)
         dfn = team(defender_id, defender_name)
         dfn.has_defence = True
         dfn.bandwidth_overhead, dfn.time_overhead = _overheads(overheads)
         if defence_id in baselines:
-            dfn.baseline_auc = baselines[defence_id][0]
-            dfn.baseline_half_width = half_width(baselines[defence_id][1], "roc_auc")
-        if auc is not None:
-            dfn.attacker_aucs.append(auc)
-            dfn.attacker_half_widths.append(half_width(intervals, "roc_auc"))
+            _set_baseline(dfn, baselines[defence_id], measure)
+        if value is not None:
+            dfn.attacker_accuracies.append(value)
+            dfn.attacker_half_widths.append(width)
+            dfn.attacker_top5.append(top5)
     return list(teams.values())
+
+
+def _set_baseline(team: TradeoffTeam, baseline: Counted, measure: str = "accuracy") -> None:
+    team.baseline_accuracy = getattr(baseline, measure)
+    team.baseline_top5 = baseline.top5_accuracy if measure == "accuracy" else None
+    team.baseline_half_width = half_width(baseline.intervals, measure)
 
 
 def _student_teams() -> list:
@@ -215,8 +249,7 @@ def _preview_tradeoff_teams(defences: dict[int, Defence]) -> list[TradeoffTeam]:
         if defence is not None:
             team.bandwidth_overhead, team.time_overhead = _overheads(defence.overheads)
             if defence.id in baselines:
-                team.baseline_auc = baselines[defence.id][0]
-                team.baseline_half_width = half_width(baselines[defence.id][1], "roc_auc")
+                _set_baseline(team, baselines[defence.id])
         teams.append(team)
     return teams
 
@@ -224,19 +257,19 @@ def _preview_tradeoff_teams(defences: dict[int, Defence]) -> list[TradeoffTeam]:
 def _plot(
     rows: list[dict],
     title: str,
-    baseline_aucs: dict[int, float],
+    accuracies: dict[int, tuple[float | None, float | None]],
     axis: str = "utility",
     overheads: dict[int, dict] | None = None,
 ) -> tuple[str, list[dict]]:
-    """Every defence as a point: the attackers' mean ROC-AUC, or the baseline's until an attacker scores; x is the
-    utility cost, or the bandwidth overhead (%) with axis="overhead"."""
+    """Every defence as a point: the best attacker's accuracy against it, or the baseline's until an attacker
+    scores (accuracies: team id -> (best attacker's, baseline's)); x is the utility cost, or the bandwidth
+    overhead (%) with axis="overhead"."""
     points = []
     for r in rows:
         if not r["utility_score"]:
             continue
-        leakage, estimate = r["privacy_leakage"], False
-        if leakage is None and r["team_id"] in baseline_aucs:
-            leakage, estimate = baseline_aucs[r["team_id"]], True
+        best, baseline = accuracies.get(r["team_id"], (None, None))
+        leakage, estimate = (best, False) if best is not None else (baseline, True)
         if leakage is None:
             continue
         point = {"name": r["team_name"], "leakage": leakage}
@@ -248,12 +281,13 @@ def _plot(
         else:
             point["cost"] = utility_cost(r["utility_score"])
         point["estimate"] = estimate
-        point["baseline"] = baseline_aucs.get(r["team_id"])
+        point["baseline"] = baseline
         points.append(point)
     front = set(pareto_front([(p["cost"], p["leakage"]) for p in points]))
     for i, p in enumerate(points):
         p["on_front"] = i in front
-    return tradeoff_svg(points, title, _AXIS_LABELS[axis]), points
+    chance = 1.0 / current_app.config["NB_CLASSES"]
+    return tradeoff_svg(points, title, _AXIS_LABELS[axis], chance=chance), points
 
 
 class NoSuchRound(LookupError):
@@ -283,20 +317,25 @@ def _subset(number: int) -> str:
     return scores.PRIVATE if scores.is_closed(number) else scores.PUBLIC
 
 
-def _ranked(number: int, mode: str, public: bool) -> tuple[bool, list[dict], dict[int, float], tuple[str, str]]:
-    """Whether the round is generated, its rows in the mode's order, its defences' baseline ROC-AUCs by team, and
-    (subset, label) of the attack scores counted (see _counted_subset).
+def _ranked(number: int, mode: str, public: bool) -> tuple[bool, list[dict], dict, tuple[str, str]]:
+    """Whether the round is generated, its rows in the mode's order, the accuracies the plot shows by team (best
+    attacker's, baseline's), and (subset, label) of the attack scores counted (see _counted_subset).
 
     In the tradeoff mode a row holds the tradeoff columns (rank and score of that mode) and, for the plot, the
     exports and the dashboard, the original columns (utility score, attack performance, privacy leakage).
     With `public` (the round is open) attacks count with their public-subset scores.
     """
     generated = _generated(number)
+    best: dict[int, float] = {}
     if generated:
         matches, latest = _round_matches(number), _latest_rows(number)
         attacks, counted = _latest_attacks(number, public, latest), _counted_subset(latest, public)
         original = rank_round(_round_teams(number, matches, attacks))
         defence_of = {m[3]: m[6] for m in matches}
+        for match_id, _, _, defender_id, *_ in matches:
+            accuracy = attacks[match_id].accuracy if match_id in attacks else None
+            if accuracy is not None:
+                best[defender_id] = max(accuracy, best.get(defender_id, 0.0))
         tradeoff = (lambda: _tradeoff_teams(matches, attacks)) if mode == "tradeoff" else None
     else:
         defences = latest_defences()
@@ -305,26 +344,59 @@ def _ranked(number: int, mode: str, public: bool) -> tuple[bool, list[dict], dic
         defence_of = {tid: d.id for tid, d in defences.items()}
         tradeoff = (lambda: _preview_tradeoff_teams(defences)) if mode == "tradeoff" else None
     baselines = _baselines(defence_of.values())
-    baseline_aucs = {tid: baselines[did][0] for tid, did in defence_of.items() if did in baselines}
+    baseline_of = {tid: baselines[did] for tid, did in defence_of.items() if did in baselines}
     rows = [r.to_dict() for r in original]
     if tradeoff is not None:
         by_team = {r["team_id"]: r for r in rows}
-        rows = [{**by_team[r.team_id], **r.to_dict()} for r in rank_tradeoff_round(tradeoff())]
+        ranked = rank_tradeoff_round(tradeoff(), current_app.config["NB_CLASSES"])
+        rows = [{**by_team[r.team_id], **r.to_dict()} for r in ranked]
     for row in rows:
-        row["baseline_roc_auc"] = baseline_aucs.get(row["team_id"])
-    return generated, rows, baseline_aucs, counted
+        baseline = baseline_of.get(row["team_id"])
+        row["baseline_roc_auc"] = baseline.roc_auc if baseline else None
+        row["baseline_accuracy"] = baseline.accuracy if baseline else None
+    accuracies = {
+        tid: (best.get(tid), baseline_of[tid].accuracy if tid in baseline_of else None)
+        for tid in set(best) | set(baseline_of)
+    }
+    return generated, rows, accuracies, counted
+
+
+def previous_formula_diff(number: int) -> list[dict]:
+    """What the tradeoff formula's change moved on a round's board: per team, rank and round score under the
+    previous formula (advantage = 2 × (ROC-AUC − 0.5)) and under the current one (accuracy advantage, top-5
+    tie-break), on the subset the round is scored on. Rows in the current board's order."""
+    if not _generated(number):
+        return []
+    public = _subset(number) == scores.PUBLIC
+    matches = _round_matches(number)
+    attacks = _latest_attacks(number, public)
+    # 2 × (ROC-AUC − 0.5) is the accuracy advantage of a two-class problem, (x − 1/2) / (1 − 1/2).
+    before = {r.team_id: r for r in rank_tradeoff_round(_tradeoff_teams(matches, attacks, "roc_auc"), 2)}
+    now = rank_tradeoff_round(_tradeoff_teams(matches, attacks), current_app.config["NB_CLASSES"])
+    return [
+        {
+            "team_name": r.team_name,
+            "rank_before": before[r.team_id].rank,
+            "score_before": before[r.team_id].score,
+            "leakage_before": before[r.team_id].leakage,
+            "rank": r.rank,
+            "score": r.score,
+            "leakage": r.leakage,
+        }
+        for r in now
+    ]
 
 
 def _round_data(number: int, mode: str, subset: str, axis: str = "utility") -> dict:
     public = subset == scores.PUBLIC
-    generated, rows, baseline_aucs, (subset, note) = _ranked(number, mode, public)
+    generated, rows, accuracies, (subset, note) = _ranked(number, mode, public)
     # The plot says which captures the attackers' leakage counts: the public subset, or the private one.
     on = f", attacks scored {scores.on_label(subset, note)}" if generated and note else ""
     if axis == "overhead":
         title = f"Round {number}: bandwidth overhead against privacy leakage{on}"
-        svg, points = _plot(rows, title, baseline_aucs, axis, _pinned_overheads(number))
+        svg, points = _plot(rows, title, accuracies, axis, _pinned_overheads(number))
     else:
-        svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage{on}", baseline_aucs)
+        svg, points = _plot(rows, f"Round {number}: utility cost against privacy leakage{on}", accuracies)
     return {
         "round": number,
         "scoring": mode,
@@ -346,7 +418,7 @@ def _overall_data(last_round: int, how: str, mode: str) -> dict:
     per_round = {}
     for n in range(1, last_round + 1):
         ranked = _ranked(n, mode, n not in closed)[1]
-        per_round[n] = [_Scored(r["team_id"], r["team_name"], r["score"]) for r in ranked]
+        per_round[n] = [_Scored(r["team_id"], r["team_name"], r["score"], r.get("score_pm")) for r in ranked]
     rows = [r.to_dict() for r in aggregate_rounds(per_round, how)]
     open_rounds = [n for n in per_round if n not in closed]
     return {
@@ -361,8 +433,8 @@ def _overall_data(last_round: int, how: str, mode: str) -> dict:
 class _Scored:
     """What aggregate_rounds reads of a round's row, in either scoring mode."""
 
-    def __init__(self, team_id: int, team_name: str, score: float | None) -> None:
-        self.team_id, self.team_name, self.score = team_id, team_name, score
+    def __init__(self, team_id: int, team_name: str, score: float | None, score_pm: float | None) -> None:
+        self.team_id, self.team_name, self.score, self.score_pm = team_id, team_name, score, score_pm
 
 
 def round_board(number: int) -> dict:

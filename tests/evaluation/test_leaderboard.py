@@ -139,3 +139,27 @@ def test_pareto_front_minimises_both_coordinates():
 def test_utility_cost_inverts_the_utility_score():
     assert utility_cost(64 / 11.2) == pytest.approx(11.2)
     assert utility_cost(8.0) < utility_cost(4.0)
+
+
+def test_overall_intervals_combine_the_rounds_and_mark_ties():
+    from types import SimpleNamespace as Row
+
+    rounds = {
+        1: [
+            Row(team_id=1, team_name="a", score=10.0, score_pm=0.3),
+            Row(team_id=2, team_name="b", score=9.0, score_pm=0.4),
+        ],
+        2: [
+            Row(team_id=1, team_name="a", score=8.0, score_pm=0.4),
+            Row(team_id=2, team_name="b", score=8.5, score_pm=0.3),
+        ],
+    }
+    total = aggregate_rounds(rounds, "sum")
+    assert [(r.team_name, r.score) for r in total] == [("a", 18.0), ("b", 17.5)]
+    assert total[0].score_pm == pytest.approx(0.5)  # sqrt(0.3² + 0.4²)
+    assert total[1].tied_with_above  # 17.5 + 0.5 reaches 18 − 0.5
+    mean = aggregate_rounds(rounds, "mean")
+    assert mean[0].score_pm == pytest.approx(0.25)
+    best = aggregate_rounds(rounds, "best")
+    assert [(r.team_name, r.score_pm) for r in best] == [("a", 0.3), ("b", 0.4)] and not best[1].tied_with_above
+    assert "round_score_pms" not in total[0].to_dict() and total[0].to_dict()["tied_with_above"] is False

@@ -22,6 +22,9 @@ ROW_FIELDS = (
     "attack_performance_pm",
     "privacy_leakage_pm",
     "baseline_roc_auc",
+    "baseline_accuracy",
+    "score_pm",
+    "tied_with_above",
 )
 # LEADERBOARD_SCORING=tradeoff: rank and score are that mode's; the original columns stay for comparison.
 TRADEOFF_FIELDS = (
@@ -32,6 +35,7 @@ TRADEOFF_FIELDS = (
     "leakage_pm",
     "leakage_source",
     "cost_factor",
+    "tie_break",
 )
 
 

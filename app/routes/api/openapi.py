@@ -100,10 +100,30 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "attack_performance_pm": {**n, **null, "description": "± half-width of an approximate 95 % interval"},
         "privacy_leakage_pm": {**n, **null, "description": "± half-width of an approximate 95 % interval"},
         "baseline_roc_auc": {**n, **null, "description": "the baseline attack's ROC-AUC on the team's defence"},
-        "attack_score": {**n, **null, "description": "tradeoff mode: mean advantage 2 × (ROC-AUC − 0.5)"},
+        "baseline_accuracy": {**n, **null, "description": "the baseline attack's accuracy on the team's defence"},
+        "score_pm": {**n, **null, "description": "± half-width of an approximate 95 % interval of the score"},
+        "tied_with_above": {
+            **b,
+            "description": "the score's interval overlaps the one of the team ranked just above: statistically "
+            "tied (ranks still follow the scores)",
+        },
+        "attack_score": {
+            **n,
+            **null,
+            "minimum": 0,
+            "maximum": 1,
+            "description": "tradeoff mode: mean advantage (accuracy − 1/C) / (1 − 1/C) over the team's matches",
+        },
         "attack_score_pm": {**n, **null},
         "defence_score": {**n, **null, "description": "tradeoff mode: (1 − leakage) × cost factor"},
-        "leakage": {**n, **null, "description": "tradeoff mode: best attacker's advantage (else the baseline's)"},
+        "leakage": {
+            **n,
+            **null,
+            "minimum": 0,
+            "maximum": 1,
+            "description": "tradeoff mode: best attacker's accuracy advantage (else the baseline's)",
+        },
+        "tie_break": {**n, **null, "description": "tradeoff mode: the round score on top-5 accuracies"},
         "leakage_pm": {**n, **null},
         "leakage_source": {"type": "string", "enum": ["attackers", "baseline"], **null},
         "cost_factor": {**n, **null, "description": "tradeoff mode: 1 / (1 + bandwidth + time overheads)"},
@@ -244,8 +264,32 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "aggregation": {"type": "string", "enum": ["sum", "mean", "best"]},
                 "scoring": {"type": "string", "enum": ["original", "tradeoff"]},
                 "rounds": {"type": "array", "items": i},
-                "rows": {"type": "array", "items": {"type": "object"}},
-            }
+                "public_subset_rounds": {"type": "array", "items": i, "description": "rounds still open"},
+                "rows": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "rank": i,
+                            "team_id": i,
+                            "team_name": s,
+                            "score": {**n, **null},
+                            "rounds_played": i,
+                            "rounds_scored": i,
+                            "round_scores": {
+                                "type": "object",
+                                "additionalProperties": {**n, **null},
+                                "description": "round number (as a string) -> that round's score",
+                            },
+                            "score_pm": {**n, **null, "description": "± half-width of an approximate 95 % interval"},
+                            "tied_with_above": {
+                                **b,
+                                "description": "the score's interval overlaps the one of the team ranked just above",
+                            },
+                        }
+                    ),
+                },
+            },
+            ["aggregation", "scoring", "rounds", "rows"],
         ),
     }
 
