@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from app import clock
 from app.extensions import db
-from app.models import Attack, BaselineRun, Defence, Round, Submission, SubmissionStatus, utcnow
-from app.services import baseline, leaderboard_cache
+from app.models import Attack, BaselineRun, Defence, Round, Submission, SubmissionStatus
+from app.services import baseline, leaderboard_cache, lifecycle
 from app.services.lifecycle import Delivery
 from app.storage import get_storage
 from tests.factories import api_token, make_attack, make_defence, make_round, make_team
@@ -43,7 +44,7 @@ def with_run(defence: Defence, status: SubmissionStatus = SubmissionStatus.QUEUE
 
 def succeed(row: BaselineRun) -> None:
     row.status, row.accuracy, row.top5_accuracy, row.roc_auc = SubmissionStatus.SUCCEEDED, 0.857, 0.95, 0.992
-    row.intervals, row.details, row.finished_at = INTERVALS, {"nb_test_captures": 300, "seconds": 12.5}, utcnow()
+    row.intervals, row.details, row.finished_at = INTERVALS, {"nb_test_captures": 300, "seconds": 12.5}, clock.now()
     db.session.commit()
 
 
@@ -113,7 +114,7 @@ def test_the_team_page_shows_each_defences_estimate_and_scores_with_intervals(cl
     # The round is open: the public-subset score, with its own interval; the full one is not shown yet.
     assert "0.800 ± 0.060" in page and "public subset" in page
     assert "0.900 ± 0.030" not in page
-    db.session.get(Round, 1).closed_at = utcnow()
+    db.session.get(Round, 1).closed_at = clock.now()
     db.session.commit()
     page = text(client.get("/team/al-bo"))
     assert "0.900 ± 0.030" in page  # the attack against al-bo, with its interval, once the round closed
@@ -227,7 +228,7 @@ def test_a_failing_run_is_recorded_and_the_defence_stays_accepted(app, alice):
 
 def test_runs_never_sent_are_sent_by_the_sweeper_and_on_command(app, alice, runner, monkeypatch):
     sent = []
-    monkeypatch.setattr(baseline, "send_task", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(lifecycle, "send_task", lambda name, args: sent.append((name, args)))
     old = make_defence(alice.team)  # accepted before the baseline existed: no run
     queued = with_run(make_defence(alice.team))
     assert baseline.sweep()["baseline_requeued"] == 1
