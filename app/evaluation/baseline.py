@@ -28,8 +28,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sklearn.ensemble import ExtraTreesClassifier
 
+from .archive import read_single_csv
 from .attack import AttackScore, score_probabilities
 from .confidence import ScoreIntervals, bootstrap_intervals
+from .errors import ValidationError
 
 NB_TREES = 200
 NB_JOBS = 2
@@ -327,11 +329,7 @@ def _read_columns(source: pd.DataFrame | str | Path, columns: tuple[str, ...], w
     options = pacsv.ConvertOptions(include_columns=list(columns), column_types=types)
     try:
         if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
-                if len(members) != 1:
-                    raise ValueError(f"{len(members)} CSV files in the zip, expected 1")
-                data = pa.py_buffer(archive.read(members[0]))  # one read: far faster than streaming
+            data = pa.py_buffer(read_single_csv(path, f"write the {what} set again."))  # far faster than streaming
         else:
             data = pa.py_buffer(path.read_bytes())
         table = pacsv.read_csv(pa.BufferReader(data), convert_options=options)
@@ -339,7 +337,7 @@ def _read_columns(source: pd.DataFrame | str | Path, columns: tuple[str, ...], w
         if any(table.column(name).null_count for name in columns):
             raise ValueError("empty cells")
         arrays = {name: table.column(name).to_numpy() for name in columns}
-    except (OSError, KeyError, zipfile.BadZipFile, pa.ArrowException) as exc:
+    except (OSError, KeyError, zipfile.BadZipFile, pa.ArrowException, ValidationError) as exc:
         raise ValueError(f"the {what} set {path.name} is unreadable: {exc}") from exc
     pa.default_memory_pool().release_unused()
     return arrays
