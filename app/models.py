@@ -80,6 +80,7 @@ class RunRecord:
     """What one run of an evaluation leaves: how it ended, and who ran it (the run id its claim wrote, the broker
     message that started it, the Celery node that took it)."""
 
+    id: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[SubmissionStatus] = _status_column()
     error: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -121,7 +122,7 @@ class RunState(RunRecord):
     def held_by(cls, row_id: int, run_id: str | None) -> list[sa.ColumnElement[bool]]:
         """The condition under which run_id still holds the row: it is running, under that run."""
         return [
-            cls.id == row_id,  # type: ignore[attr-defined]  # every run table has an id
+            cls.id == row_id,
             cls.run_id == run_id,
             cls.status == SubmissionStatus.RUNNING,
         ]
@@ -214,7 +215,6 @@ class CompetitionState(db.Model):
 class Submission(RunState, db.Model):
     """One uploaded file and the life of its evaluation: queued → running → succeeded | failed."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[SubmissionKind] = mapped_column(
         sa.Enum(SubmissionKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
     )
@@ -286,7 +286,6 @@ class BaselineRun(RunState, db.Model):
     Its failure never touches the defence: it is recorded here (error) for the staff.
     """
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     defence_id: Mapped[int] = mapped_column(sa.ForeignKey("defence.id", ondelete="CASCADE"), unique=True)
     accuracy: Mapped[float | None]
     top5_accuracy: Mapped[float | None]
@@ -424,7 +423,6 @@ class SubmissionRun(RunRecord, db.Model):
 
     __table_args__ = (sa.UniqueConstraint("submission_id", "number"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submission.id", ondelete="CASCADE"), index=True)
     number: Mapped[int]
     results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)

@@ -124,13 +124,13 @@ def claim_row(
         db.session.rollback()
         return None
     model = type(row)
-    expected = [model.id == row.id, model.status == row.status]  # type: ignore[attr-defined]
+    expected = [model.id == row.id, model.status == row.status]
     if row.status is SubmissionStatus.RUNNING:
         own_message_back = (
             delivery.redelivered and delivery.message_id is not None and delivery.message_id == row.task_id
         )
         if not own_message_back:
-            log.info("%s %s is running under another run: duplicate message ignored", model.__name__, row.id)  # type: ignore[attr-defined]
+            log.info("%s %s is running under another run: duplicate message ignored", model.__name__, row.id)
             db.session.rollback()
             return None
         if row.attempts >= MAX_ATTEMPTS:
