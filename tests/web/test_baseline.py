@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 import zipfile
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -213,6 +214,32 @@ def test_a_duplicate_message_leaves_a_running_run_alone(app, alice):
     assert baseline.claim(defence.id, Delivery("second")) is None
     assert baseline.claim(defence.id, Delivery("second", redelivered=True)) is None  # not its message
     assert baseline.claim(defence.id, Delivery("first", redelivered=True)) is not None  # its worker died
+
+
+def test_a_run_whose_worker_died_twice_is_failed_with_its_reason(app, alice):
+    defence = make_defence(alice.team)
+    row = with_run(defence)
+    first = baseline.claim(defence.id, Delivery("first"))
+    second = baseline.claim(defence.id, Delivery("first", redelivered=True))
+    assert first is not None and second is not None and second[1] != first[1]
+    assert baseline.claim(defence.id, Delivery("first", redelivered=True)) is None
+    db.session.expire_all()
+    failed = db.session.get(BaselineRun, row.id)
+    assert failed.status is SubmissionStatus.FAILED and failed.attempts == 2
+    assert failed.error == "The worker died twice while running it."
+
+
+def test_the_sweeper_fails_a_run_stuck_running(app, alice):
+    defence = make_defence(alice.team)
+    row = with_run(defence)
+    assert baseline.claim(defence.id, Delivery("first")) is not None
+    assert baseline.sweep()["baseline_failed"] == 0  # just started
+    db.session.get(BaselineRun, row.id).started_at = clock.now() - timedelta(days=1)
+    db.session.commit()
+    assert baseline.sweep()["baseline_failed"] == 1
+    db.session.expire_all()
+    stuck = db.session.get(BaselineRun, row.id)
+    assert stuck.status is SubmissionStatus.FAILED and stuck.error == "Still running long after its time limit."
 
 
 def test_a_failing_run_is_recorded_and_the_defence_stays_accepted(app, alice):
