@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import clock
 from app.extensions import db, login
 
 TEAM_SIZE = 2
@@ -24,10 +25,6 @@ def new_join_code() -> str:
     """A random team join code such as 7K2M-QX9D-R4TB."""
     groups = ("".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(4)) for _ in range(JOIN_CODE_GROUPS))
     return "-".join(groups)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Phase(enum.StrEnum):
@@ -72,12 +69,81 @@ def canonical_username(username: str) -> str:
     return username.strip().casefold()
 
 
+def _status_column(**options: Any) -> Mapped[SubmissionStatus]:
+    return mapped_column(
+        sa.Enum(SubmissionStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        **options,
+    )
+
+
+class RunRecord:
+    """What one run of an evaluation leaves: how it ended, and who ran it (the run id its claim wrote, the broker
+    message that started it, the Celery node that took it)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[SubmissionStatus] = _status_column()
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_id: Mapped[str | None] = mapped_column(sa.String(32))
+    task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    worker: Mapped[str | None] = mapped_column(sa.String(255))  # Celery node name of the run ("celery@host")
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    def run_record(self) -> dict[str, Any]:
+        """This row's run columns, to keep them in another RunRecord (a run archived before a re-run)."""
+        return {name: getattr(self, name) for name in RUN_RECORD_COLUMNS}
+
+
+RUN_RECORD_COLUMNS = ("status", "error", "attempts", "run_id", "task_id", "worker", "started_at", "finished_at")
+
+
+class RunState(RunRecord):
+    """A row a worker claims and runs: queued → running → succeeded | failed (app.services.lifecycle's rule).
+
+    A queued row with no enqueued_at never reached the broker; started_at is when the current run claimed it.
+    """
+
+    status: Mapped[SubmissionStatus] = _status_column(default=SubmissionStatus.QUEUED, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    enqueued_at: Mapped[datetime | None]
+
+    @staticmethod
+    def fresh() -> dict[str, Any]:
+        """The run columns of a row queued again from scratch: no run, no attempt, not sent yet."""
+        return {
+            **dict.fromkeys(RUN_RECORD_COLUMNS),
+            "status": SubmissionStatus.QUEUED,
+            "attempts": 0,
+            "enqueued_at": None,
+        }
+
+    @classmethod
+    def held_by(cls, row_id: int, run_id: str | None) -> list[sa.ColumnElement[bool]]:
+        """The condition under which run_id still holds the row: it is running, under that run."""
+        return [
+            cls.id == row_id,
+            cls.run_id == run_id,
+            cls.status == SubmissionStatus.RUNNING,
+        ]
+
+    @classmethod
+    def never_sent(cls) -> sa.Select[Any]:
+        """Queued rows whose task never reached the broker."""
+        return sa.select(cls).where(cls.status == SubmissionStatus.QUEUED, cls.enqueued_at.is_(None))
+
+    @classmethod
+    def running_since_before(cls, moment: datetime) -> sa.Select[Any]:
+        """Rows whose current run started before moment and has not finished."""
+        return sa.select(cls).where(cls.status == SubmissionStatus.RUNNING, cls.started_at < moment)
+
+
 class Team(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(64), unique=True)
     # Members hand it to a teammate: joining a team needs it (the team's consent).
     join_code: Mapped[str] = mapped_column(sa.String(32), default=new_join_code)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     members: Mapped[list[User]] = relationship(back_populates="team", order_by="User.id")
 
@@ -102,7 +168,7 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     is_admin: Mapped[bool] = mapped_column(default=False)
     team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("team.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     team: Mapped[Team | None] = relationship(back_populates="members")
 
@@ -127,7 +193,7 @@ class ApiToken(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime]
 
     user: Mapped[User] = relationship()
@@ -143,13 +209,12 @@ class CompetitionState(db.Model):
         default=Phase.NONE,
     )
     registration_open: Mapped[bool] = mapped_column(default=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
-class Submission(db.Model):
+class Submission(RunState, db.Model):
     """One uploaded file and the life of its evaluation: queued → running → succeeded | failed."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[SubmissionKind] = mapped_column(
         sa.Enum(SubmissionKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
     )
@@ -160,23 +225,8 @@ class Submission(db.Model):
     file_key: Mapped[str | None] = mapped_column(sa.String(255))
     sha256: Mapped[str] = mapped_column(sa.String(64))
     size: Mapped[int]
-    status: Mapped[SubmissionStatus] = mapped_column(
-        sa.Enum(SubmissionStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
-        default=SubmissionStatus.QUEUED,
-        index=True,
-    )
     progress: Mapped[str | None] = mapped_column(sa.String(64))
-    error: Mapped[str | None] = mapped_column(sa.Text)
     results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    attempts: Mapped[int] = mapped_column(default=0)
-    # The run that holds the evaluation (fresh for every claim) and the broker message that started it.
-    run_id: Mapped[str | None] = mapped_column(sa.String(32))
-    task_id: Mapped[str | None] = mapped_column(sa.String(64))
-    worker: Mapped[str | None] = mapped_column(sa.String(255))  # Celery node name of the run ("celery@host")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    enqueued_at: Mapped[datetime | None]
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
 
     team: Mapped[Team] = relationship()
     user: Mapped[User] = relationship()
@@ -196,9 +246,9 @@ class Reference(db.Model):
     nb_cells: Mapped[int]
     nb_captures: Mapped[int]
     active: Mapped[bool] = mapped_column(default=True)
-    activated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime] = mapped_column(default=clock.now)
     created_by: Mapped[str | None] = mapped_column(sa.String(64))  # username; None when the worker set it up
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Defence(db.Model):
@@ -219,7 +269,7 @@ class Defence(db.Model):
     # submission's results); None for defences measured before references existed.
     overheads: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     reference_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reference.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     team: Mapped[Team] = relationship()
     submission: Mapped[Submission] = relationship()
@@ -230,33 +280,18 @@ class Defence(db.Model):
     )
 
 
-class BaselineRun(db.Model):
+class BaselineRun(RunState, db.Model):
     """The platform's baseline attack on one accepted defence: its privacy estimate, queued → running → done.
 
     Its failure never touches the defence: it is recorded here (error) for the staff.
     """
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     defence_id: Mapped[int] = mapped_column(sa.ForeignKey("defence.id", ondelete="CASCADE"), unique=True)
-    status: Mapped[SubmissionStatus] = mapped_column(
-        sa.Enum(SubmissionStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
-        default=SubmissionStatus.QUEUED,
-        index=True,
-    )
-    error: Mapped[str | None] = mapped_column(sa.Text)
     accuracy: Mapped[float | None]
     top5_accuracy: Mapped[float | None]
     roc_auc: Mapped[float | None]
     intervals: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # ScoreIntervals.to_dict()
     details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # captures, features, seconds
-    attempts: Mapped[int] = mapped_column(default=0)
-    run_id: Mapped[str | None] = mapped_column(sa.String(32))
-    task_id: Mapped[str | None] = mapped_column(sa.String(64))
-    worker: Mapped[str | None] = mapped_column(sa.String(255))  # Celery node name of the run ("celery@host")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    enqueued_at: Mapped[datetime | None]
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
 
     defence: Mapped[Defence] = relationship(back_populates="baseline")
 
@@ -266,7 +301,7 @@ class Round(db.Model):
 
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seed: Mapped[int] = mapped_column(sa.BigInteger)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     # Set when the round ends (the next one is generated, or staff close it): its final scores are published.
     closed_at: Mapped[datetime | None]
 
@@ -298,7 +333,7 @@ class RoundSet(db.Model):
     train_size: Mapped[int] = mapped_column(default=0)
     test_size: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     enqueued_at: Mapped[datetime | None]  # None: its task has not reached the broker yet (the sweeper sends it)
     finished_at: Mapped[datetime | None]
 
@@ -340,7 +375,7 @@ class Attack(db.Model):
     # the round is open. The columns above are the final scores (on the private captures: see provenance
     # "subset"), published when it closes.
     public_scores: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     match: Mapped[Match] = relationship()
 
@@ -349,7 +384,7 @@ class AuditEntry(db.Model):
     """One staff action: who (a user, or `cli` / `scheduler`), when, what, and the values before and after."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     actor_name: Mapped[str] = mapped_column(sa.String(64))
     action: Mapped[str] = mapped_column(sa.String(64), index=True)
@@ -366,7 +401,7 @@ class ScheduledAction(db.Model):
     action: Mapped[str] = mapped_column(sa.String(32))
     value: Mapped[str] = mapped_column(sa.String(32), default="")
     due_at: Mapped[datetime] = mapped_column(index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     created_by: Mapped[str] = mapped_column(sa.String(64))
     applied_at: Mapped[datetime | None] = mapped_column(index=True)
     outcome: Mapped[str | None] = mapped_column(sa.String(255))
@@ -378,32 +413,21 @@ class Announcement(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(120))
     body: Mapped[str] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     author: Mapped[str] = mapped_column(sa.String(64))
 
 
-class SubmissionRun(db.Model):
+class SubmissionRun(RunRecord, db.Model):
     """A finished run of a submission's evaluation, kept when staff re-run it (run 1 is the first evaluation)."""
 
     __table_args__ = (sa.UniqueConstraint("submission_id", "number"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submission.id", ondelete="CASCADE"), index=True)
     number: Mapped[int]
-    status: Mapped[SubmissionStatus] = mapped_column(
-        sa.Enum(SubmissionStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
-    )
-    error: Mapped[str | None] = mapped_column(sa.Text)
     results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    attempts: Mapped[int] = mapped_column(default=0)
-    run_id: Mapped[str | None] = mapped_column(sa.String(32))
-    task_id: Mapped[str | None] = mapped_column(sa.String(64))
-    worker: Mapped[str | None] = mapped_column(sa.String(255))  # Celery node name of the run ("celery@host")
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
     # Who asked for the run that replaced this one, and when: a username, or "cli".
     rerun_by: Mapped[str] = mapped_column(sa.String(64))
-    rerun_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rerun_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     submission: Mapped[Submission] = relationship()

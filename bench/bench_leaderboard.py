@@ -95,6 +95,7 @@ def populate(app, seed: int) -> dict[str, int]:
     from flask_migrate import upgrade
     from werkzeug.security import generate_password_hash
 
+    from app import clock
     from app.evaluation.matches import draw_matches
     from app.extensions import db
     from app.models import (
@@ -107,14 +108,13 @@ def populate(app, seed: int) -> dict[str, int]:
         SubmissionStatus,
         Team,
         User,
-        utcnow,
     )
     from app.services import competition
 
     rng = random.Random(seed)
     with app.app_context():
         upgrade()
-        now = utcnow()
+        now = clock.now()
         # One fast hash shared by every bench user: the default (scrypt/600k-round pbkdf2) would make setup
         # and the 50 logins slow, and logins are not what is measured.
         password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")

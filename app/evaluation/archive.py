@@ -1,15 +1,11 @@
-"""Zip archives: inspect an upload and read its single CSV member with caps; write one-member zips fast."""
+"""Zip archives read: inspect an upload, find the one CSV in a zip, read it with caps (zip_writer writes them)."""
 
 import csv
 import io
 import os
 import struct
-import time
 import zipfile
-import zlib
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from functools import cache
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -23,7 +19,6 @@ _DIRECTORY_BYTES_PER_ENTRY = 1024
 _END_RECORD = struct.Struct("<4s4H2LH")
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")
-_DEFLATE_LEVEL = 1  # the sets are written once per upload and downloaded a few times: speed over size
 
 _SUPPORTED_COMPRESSION = {
     zipfile.ZIP_STORED,
@@ -83,6 +78,28 @@ def _declared_entries(path: Path) -> tuple[int, int] | None:
     return entries, directory_size
 
 
+def single_csv(infos: list[zipfile.ZipInfo], fix: str) -> zipfile.ZipInfo:
+    """The one CSV file of a zip, from its entries: folders and archivers' metadata (__MACOSX, dot files) aside,
+    it must hold that file and nothing else. Otherwise ValidationError says what it holds, then `fix`."""
+    files = [info for info in infos if not info.is_dir() and not _is_ignored(info.filename)]
+    csvs = [info for info in files if info.filename.lower().endswith(".csv")]
+    if not csvs:
+        found = ", ".join(repr(info.filename) for info in files[:5]) or "nothing"
+        raise ValidationError(f"The zip archive holds no .csv file (found {found}): {fix}")
+    if len(files) > 1:
+        listed = ", ".join(repr(info.filename) for info in files[:5])
+        more = f" and {len(files) - 5} more" if len(files) > 5 else ""
+        raise ValidationError(f"The zip archive holds {len(files)} files ({listed}{more}): {fix}")
+    return csvs[0]
+
+
+def read_single_csv(path: Path, fix: str) -> bytes:
+    """The bytes of the one CSV file in the zip at path (single_csv's rule), read whole: for the sets the platform
+    wrote, not for uploads (open_capped reads those)."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(single_csv(archive.infolist(), fix))
+
+
 def inspect_upload(path: Path, *, max_member_bytes: int) -> str:
     """Check an uploaded zip holds exactly one safe, unencrypted, small-enough CSV; return its name.
 
@@ -119,20 +136,7 @@ def inspect_upload(path: Path, *, max_member_bytes: int) -> str:
             raise ValidationError(
                 f"The zip member name {name!r} {reason}: rebuild the archive with the .csv at its top level."
             )
-    files = [info for info in infos if not info.is_dir() and not _is_ignored(info.filename)]
-    csvs = [info for info in files if info.filename.lower().endswith(".csv")]
-    if not csvs:
-        found = ", ".join(repr(info.filename) for info in files[:5]) or "nothing"
-        raise ValidationError(
-            f"The zip archive holds no .csv file (found {found}): upload a .zip holding one .csv file."
-        )
-    if len(files) > 1:
-        listed = ", ".join(repr(info.filename) for info in files[:5])
-        more = f" and {len(files) - 5} more" if len(files) > 5 else ""
-        raise ValidationError(
-            f"The zip archive holds {len(files)} files ({listed}{more}): upload a .zip holding only one .csv file."
-        )
-    member = csvs[0]
+    member = single_csv(infos, "upload a .zip holding only one .csv file.")
     if member.flag_bits & 0x1:
         raise ValidationError(f"The zip member {member.filename!r} is encrypted: upload an archive without a password.")
     if member.compress_type not in _SUPPORTED_COMPRESSION:
@@ -233,106 +237,3 @@ def read_header(path: Path, member: str, max_bytes: int, max_fields: int) -> lis
             "here: the first line must name the columns, once each."
         )
     return next(csv.reader([line.decode("utf-8-sig", errors="replace")]), [])
-
-
-@cache
-def _compressor():
-    """ISA-L's deflate, the same format as zlib's written about 2.5x faster (the server installs it); zlib without
-    it. Looked up when sets are first written: the srs client validates without writing any."""
-    try:
-        from isal import isal_zlib
-
-        return isal_zlib
-    except ImportError:
-        return zlib
-
-
-def _deflate(data) -> bytes:
-    """Raw deflate of one chunk, ended on a byte boundary (sync flush) so chunks can be joined."""
-    deflate = _compressor()
-    compressor = deflate.compressobj(_DEFLATE_LEVEL, deflate.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(deflate.Z_SYNC_FLUSH)
-
-
-def _format_and_deflate(make_chunk: Callable[[], bytes | memoryview]) -> tuple[bytes | memoryview, bytes]:
-    text = make_chunk()
-    return text, _deflate(text)
-
-
-def _dos_datetime() -> tuple[int, int]:
-    now = time.localtime()
-    return (
-        (now.tm_hour << 11) | (now.tm_min << 5) | (now.tm_sec // 2),
-        ((max(now.tm_year, 1980) - 1980) << 9) | (now.tm_mon << 5) | now.tm_mday,
-    )
-
-
-def write_zip(path: Path, member: str, chunks: Iterable[Callable[[], bytes | memoryview]], threads: int = 2) -> None:
-    """Write a one-member deflated zip whose content is the chunks' bytes in order, made and compressed on threads.
-
-    Each chunk (a callable returning bytes, run on a worker thread) is deflated on its own and ends on a byte
-    boundary, so the chunks joined form one valid deflate stream (as pigz does). zipfile cannot take
-    precompressed data, hence this small container: local header (patched at the end), data, central
-    directory, end record; no zip64, which the input cap keeps out of reach (ValueError past 4 GiB).
-    """
-    name = member.encode()
-    dos_time, dos_date = _dos_datetime()
-    crc = size = compressed_size = 0
-
-    def local_header() -> bytes:
-        fields = (0x04034B50, 20, 0, zipfile.ZIP_DEFLATED, dos_time, dos_date, crc, compressed_size, size)
-        return struct.pack("<IHHHHHIIIHH", *fields, len(name), 0) + name
-
-    from concurrent.futures import ThreadPoolExecutor  # here: validation never writes a zip
-
-    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=threads) as pool:
-        out.write(local_header())
-        pending: deque = deque()
-
-        def drain() -> None:
-            nonlocal crc, size, compressed_size
-            text, data = pending.popleft().result()
-            crc = _compressor().crc32(text, crc)
-            size += len(text)
-            compressed_size += len(data)
-            out.write(data)
-
-        for make_chunk in chunks:
-            pending.append(pool.submit(_format_and_deflate, make_chunk))
-            if len(pending) > threads + 1:  # bound the chunks held in memory
-                drain()
-        while pending:
-            drain()
-        final_block = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15).flush()
-        out.write(final_block)
-        compressed_size += len(final_block)
-        if max(size, compressed_size, out.tell()) >= 0xFFFFFFFF:
-            raise ValueError(f"{path.name} would exceed 4 GiB, beyond a zip without zip64")
-        directory_offset = out.tell()
-        directory = (
-            struct.pack(
-                "<IHHHHHHIIIHHHHHII",
-                0x02014B50,
-                (3 << 8) | 20,  # made by Unix, zip 2.0
-                20,
-                0,
-                zipfile.ZIP_DEFLATED,
-                dos_time,
-                dos_date,
-                crc,
-                compressed_size,
-                size,
-                len(name),
-                0,
-                0,
-                0,
-                0,
-                0o100644 << 16,
-                0,
-            )
-            + name
-        )
-        out.write(directory)
-        out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(directory), directory_offset, 0))
-        out.seek(0)
-        out.write(local_header())

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .archive import inspect_upload, open_capped, read_header
+from .archive import inspect_upload, open_capped, read_header, read_single_csv
 from .arrays import as_numpy
 from .attack_checks import (
     SUM_TOLERANCE,
@@ -251,11 +251,7 @@ def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.nd
     The mask is None when the set has no `public` column (sets written before public subsets existed).
     """
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
-            if len(members) != 1:
-                raise ValueError(f"{len(members)} CSV members")
-            data = archive.read(members[0])
+        data = read_single_csv(path, "prepare the defence's sets again.")
         columns = ["capture_id", "cell_id", "public"]
         table = pacsv.read_csv(
             io.BytesIO(data),
@@ -276,7 +272,7 @@ def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.nd
             raise ValueError("empty cells in the public column")
         else:
             public = as_numpy(public_column) == 1
-    except (OSError, zipfile.BadZipFile, pa.ArrowException, KeyError, ValueError) as exc:
+    except (OSError, zipfile.BadZipFile, pa.ArrowException, KeyError, ValueError, ValidationError) as exc:
         raise ValueError(f"The verification set of team {team_id} is unreadable: {exc}") from exc
     order = np.argsort(ids, kind="stable")
     ids, cells = ids[order], cells[order]

@@ -16,10 +16,11 @@ from flask import (
 )
 from flask_login import current_user
 
+from app import clock
 from app.extensions import login
 from app.forms import ConfirmForm
 from app.schedule_forms import AnnouncementForm, ScheduledActionForm
-from app.services import announcements, audit, clock, schedule
+from app.services import announcements, audit, schedule
 
 bp = Blueprint("admin_schedule", __name__, url_prefix="/admin")
 

@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import clock
 from app.extensions import db
 from app.models import (
     TEAM_SIZE,
@@ -22,7 +23,6 @@ from app.models import (
     User,
     canonical_username,
     new_join_code,
-    utcnow,
 )
 
 NEW_TEAM = "New team"
@@ -269,10 +269,10 @@ def issue_token(user: User) -> tuple[ApiToken, str]:
     row = ApiToken(
         user=user,
         token_hash=_hash_token(token),
-        expires_at=utcnow() + timedelta(hours=current_app.config["API_TOKEN_HOURS"]),
+        expires_at=clock.now() + timedelta(hours=current_app.config["API_TOKEN_HOURS"]),
     )
     db.session.add(row)
-    db.session.execute(sa.delete(ApiToken).where(ApiToken.expires_at < utcnow()))
+    db.session.execute(sa.delete(ApiToken).where(ApiToken.expires_at < clock.now()))
     db.session.commit()
     return row, token
 
@@ -280,7 +280,7 @@ def issue_token(user: User) -> tuple[ApiToken, str]:
 def token_row(token: str) -> ApiToken | None:
     """The unexpired token row for a bearer token, or None."""
     row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
-    if row is None or row.expires_at < utcnow():
+    if row is None or row.expires_at < clock.now():
         return None
     return row
 

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_mail import Message
 
+from app import clock
 from app.extensions import db, mail
 from app.models import Announcement, User
-from app.services import audit, clock
+from app.services import audit
 from app.services.queue import send_task
 
 log = logging.getLogger(__name__)

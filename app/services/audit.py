@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from flask import g, has_request_context
 from flask_login import current_user
 
+from app import clock
 from app.csv_safe import neutralise
 from app.extensions import db
 from app.models import AuditEntry, User
-from app.services import clock
 
 CLI = "cli"
 SCHEDULER = "scheduler"

@@ -4,9 +4,7 @@ claimed once, recorded. Its failures are kept for the staff and never touch the 
 from __future__ import annotations
 
 import logging
-import uuid
 from contextlib import ExitStack
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,29 +13,20 @@ from flask import current_app
 
 from app.evaluation.baseline import run_baseline
 from app.extensions import db
-from app.models import BaselineRun, Defence, Submission, SubmissionStatus, utcnow
-from app.services import leaderboard_cache
+from app.models import BaselineRun, Defence, Submission, SubmissionStatus
+from app.services import leaderboard_cache, lifecycle
 from app.services.lifecycle import Delivery
-from app.services.queue import send_task
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "srs.run_baseline"
-MAX_ATTEMPTS = 2  # one retry after a worker died mid-run, as for submissions
 ERROR_LIMIT = 2000
 
 
 def enqueue(row: BaselineRun) -> bool:
     """Hand the run to a baseline worker; if the broker does not answer it stays queued for the sweeper."""
-    try:
-        send_task(TASK_NAME, [row.defence_id])
-    except Exception as exc:  # broker down: the row is safe, the sweeper enqueues it later
-        log.warning("could not enqueue the baseline of defence %s: %s", row.defence_id, exc)
-        return False
-    row.enqueued_at = utcnow()
-    db.session.commit()
-    return True
+    return lifecycle.send(row, TASK_NAME, [row.defence_id], f"the baseline of defence {row.defence_id}")
 
 
 def enqueue_for_submission(submission_id: int) -> bool:
@@ -64,8 +53,8 @@ def queue_missing(retry_failed: bool = False) -> int:
     if retry_failed:
         failed = db.session.scalars(sa.select(BaselineRun).where(BaselineRun.status == SubmissionStatus.FAILED)).all()
         for row in failed:
-            row.status, row.error, row.enqueued_at, row.attempts = SubmissionStatus.QUEUED, None, None, 0
-            row.run_id = row.task_id = row.worker = row.started_at = row.finished_at = None
+            for name, value in BaselineRun.fresh().items():
+                setattr(row, name, value)
         rows += failed
     db.session.commit()
     for row in rows:
@@ -74,58 +63,23 @@ def queue_missing(retry_failed: bool = False) -> int:
 
 
 def claim(defence_id: int, delivery: Delivery = Delivery()) -> tuple[BaselineRun, str] | None:
-    """Take the defence's baseline run for this message, atomically; None when the message must leave it alone.
-
-    The same rule as a submission's claim (lifecycle.claim): a queued run goes to the first message (one
-    compare-and-set UPDATE writing a fresh run id); a running one only to its own message redelivered after
-    its worker died, while attempts < MAX_ATTEMPTS. Duplicates and finished runs are left untouched.
-    """
+    """Take the defence's baseline run for this message (lifecycle.claim_row's rule, as for submissions); None
+    when the message must leave it alone. A run whose worker died lifecycle.MAX_ATTEMPTS times is failed."""
     row = db.session.scalar(sa.select(BaselineRun).where(BaselineRun.defence_id == defence_id))
-    if row is None or row.status.finished:
-        db.session.rollback()
-        return None
-    expected = [BaselineRun.id == row.id, BaselineRun.status == row.status]
-    if row.status is SubmissionStatus.RUNNING:
-        own_message_back = (
-            delivery.redelivered and delivery.message_id is not None and delivery.message_id == row.task_id
-        )
-        if not own_message_back:
-            db.session.rollback()
-            return None
-        if row.attempts >= MAX_ATTEMPTS:
-            _finish(row.id, row.run_id, SubmissionStatus.FAILED, error="The worker died twice while running it.")
-            return None
-        expected.append(BaselineRun.run_id == row.run_id)
-    run_id = uuid.uuid4().hex
-    claimed = db.session.execute(
-        sa.update(BaselineRun)
-        .where(*expected)
-        .values(
-            status=SubmissionStatus.RUNNING,
-            run_id=run_id,
-            task_id=delivery.message_id,
-            worker=delivery.worker,
-            attempts=BaselineRun.attempts + 1,
-            started_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    if claimed != 1:
+
+    def give_up(dead_run_id: str | None) -> None:
+        assert row is not None
+        _finish(row.id, dead_run_id, SubmissionStatus.FAILED, error="The worker died twice while running it.")
+
+    run_id = lifecycle.claim_row(row, delivery, give_up)
+    if row is None or run_id is None:
         return None
     return db.session.get(BaselineRun, row.id, populate_existing=True), run_id
 
 
 def _finish(row_id: int, run_id: str | None, status: SubmissionStatus, **values: Any) -> bool:
     """Record the outcome if run_id still holds the run (compare-and-set); True when recorded."""
-    done = db.session.execute(
-        sa.update(BaselineRun)
-        .where(BaselineRun.id == row_id, BaselineRun.run_id == run_id, BaselineRun.status == SubmissionStatus.RUNNING)
-        .values(status=status, finished_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return done == 1
+    return lifecycle.finish(BaselineRun, row_id, run_id, status, **values)
 
 
 def run(defence_id: int, delivery: Delivery = Delivery()) -> None:
@@ -176,17 +130,12 @@ def run(defence_id: int, delivery: Delivery = Delivery()) -> None:
 
 def sweep() -> dict[str, int]:
     """Send runs that never reached the broker; fail runs still running long after any retry could come."""
-    never_sent = db.session.scalars(
-        sa.select(BaselineRun).where(BaselineRun.status == SubmissionStatus.QUEUED, BaselineRun.enqueued_at.is_(None))
-    ).all()
-    requeued = sum(enqueue(row) for row in never_sent)
-    before = utcnow() - timedelta(seconds=current_app.config["SUBMISSION_STALE_RUNNING_SECONDS"])
-    stale = db.session.scalars(
-        sa.select(BaselineRun).where(BaselineRun.status == SubmissionStatus.RUNNING, BaselineRun.started_at < before)
-    ).all()
-    failed = sum(
-        _finish(row.id, row.run_id, SubmissionStatus.FAILED, error="Still running long after its time limit.")
-        for row in stale
+    requeued, failed = lifecycle.sweep_rows(
+        BaselineRun,
+        enqueue,
+        lambda row: _finish(
+            row.id, row.run_id, SubmissionStatus.FAILED, error="Still running long after its time limit."
+        ),
     )
     return {"baseline_requeued": requeued, "baseline_failed": failed}
 

@@ -1,5 +1,8 @@
 """The life of one evaluation, the same for every kind of upload: enqueue, claim, evaluate, record, notify; and
-the sweeper that picks up what fell between the chairs."""
+the sweeper that picks up what fell between the chairs.
+
+The claim rule, the compare-and-set that records an outcome and the sweep are written once, over any RunState
+row (a submission, a baseline run): `send`, `claim_row`, `finish`, `sweep_rows`. The rest is the submissions'."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,9 +21,10 @@ import sqlalchemy as sa
 from billiard.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
+from app import clock
 from app.evaluation.errors import ValidationError
 from app.extensions import db
-from app.models import Submission, SubmissionKind, SubmissionStatus, utcnow
+from app.models import RunState, Submission, SubmissionKind, SubmissionStatus
 from app.services import leaderboard_cache, mail
 from app.services.queue import send_task
 from app.storage import SCRATCH_PREFIX, get_storage, scratch_dir
@@ -86,67 +90,138 @@ def output_prefix(submission: Submission, run_id: str) -> str:
     return f"{submission.kind.value}s/{submission.id}/{run_id}"
 
 
-def enqueue(submission: Submission) -> bool:
-    """Hand the submission to a worker. If the broker does not answer, it stays queued for the sweeper."""
+def send(row: RunState, task_name: str, args: list[Any], label: str) -> bool:
+    """Hand the row's task to a worker and note when; if the broker does not answer, it stays for the sweeper."""
     try:
-        send_task(TASK_NAMES[submission.kind], [submission.id])
+        send_task(task_name, args)
     except Exception as exc:  # broker down: the row is safe, the sweeper enqueues it later
-        log.warning("could not enqueue submission %s: %s", submission.id, exc)
+        log.warning("could not enqueue %s: %s", label, exc)
         return False
-    submission.enqueued_at = utcnow()
+    row.enqueued_at = clock.now()
     db.session.commit()
     return True
 
 
-def claim(submission_id: int, delivery: Delivery = Delivery()) -> Run | None:
-    """Take the submission for one run, atomically; None when this message must leave it alone.
+def enqueue(submission: Submission) -> bool:
+    """Hand the submission to a worker. If the broker does not answer, it stays queued for the sweeper."""
+    return send(submission, TASK_NAMES[submission.kind], [submission.id], f"submission {submission.id}")
 
-    The rule: a queued submission goes to the first message that claims it (one compare-and-set UPDATE on its
-    status, which also writes a fresh run id). A running one is taken over only by the very message that
+
+def claim_row(
+    row: RunState | None, delivery: Delivery, give_up: Callable[[str | None], None], **values: Any
+) -> str | None:
+    """Take the row for one run, atomically: the new run's id, or None when this message must leave it alone.
+
+    The rule: a queued row goes to the first message that claims it (one compare-and-set UPDATE on its status,
+    which also writes a fresh run id and `values`). A running one is taken over only by the very message that
     started the current run coming back from the broker flagged as redelivered: Celery hands a message back
     when its worker process died (acks_late, reject_on_worker_lost) or when Redis's visibility timeout passed
     without an acknowledgement, which is longer than the task's hard time limit, so that run is dead. That
-    retry is allowed while attempts < MAX_ATTEMPTS; after that the submission is failed. Any other message (a
-    duplicate, or one for a finished submission) exits without touching anything.
+    retry is allowed while attempts < MAX_ATTEMPTS; after that give_up(the dead run's id) records the failure.
+    Any other message (a duplicate, or one for a finished row) exits without touching anything.
     """
-    submission = db.session.get(Submission, submission_id)
-    if submission is None or submission.status.finished:
+    if row is None or row.status.finished:
         db.session.rollback()
         return None
-    previous = submission.run_id
-    expected = [Submission.id == submission_id, Submission.status == submission.status]
-    if submission.status is SubmissionStatus.RUNNING:
+    model = type(row)
+    expected = [model.id == row.id, model.status == row.status]
+    if row.status is SubmissionStatus.RUNNING:
         own_message_back = (
-            delivery.redelivered and delivery.message_id is not None and delivery.message_id == submission.task_id
+            delivery.redelivered and delivery.message_id is not None and delivery.message_id == row.task_id
         )
         if not own_message_back:
-            log.info("submission %s is running under another run: duplicate message ignored", submission_id)
+            log.info("%s %s is running under another run: duplicate message ignored", model.__name__, row.id)
             db.session.rollback()
             return None
-        expected.append(Submission.run_id == previous)
-        if submission.attempts >= MAX_ATTEMPTS:
-            dead = Run(submission, previous)
-            fail(dead, INTERNAL_ERROR)
-            if dead.outcome is SubmissionStatus.FAILED:
-                notify(dead.submission)
+        if row.attempts >= MAX_ATTEMPTS:
+            give_up(row.run_id)
             return None
+        expected.append(model.run_id == row.run_id)
     run_id = uuid.uuid4().hex
     claimed = db.session.execute(
-        sa.update(Submission)
+        sa.update(model)
         .where(*expected)
         .values(
             status=SubmissionStatus.RUNNING,
             run_id=run_id,
             task_id=delivery.message_id,
             worker=delivery.worker,
-            attempts=Submission.attempts + 1,
-            started_at=utcnow(),
-            progress="starting",
+            attempts=model.attempts + 1,
+            started_at=clock.now(),
+            **values,
         )
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
-    if claimed != 1:
+    return run_id if claimed == 1 else None
+
+
+def hold(model: type[RunState], row_id: int, run_id: str | None, **values: Any) -> bool:
+    """Write values to the row if run_id still holds it (compare-and-set on its run id); not committed."""
+    changed = db.session.execute(
+        sa.update(model)
+        .where(*model.held_by(row_id, run_id))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed == 1
+
+
+def finish(
+    model: type[RunState],
+    row_id: int,
+    run_id: str | None,
+    status: SubmissionStatus,
+    related: Iterable[Any] = (),
+    **values: Any,
+) -> bool:
+    """Record how run_id ended, with the rows it produced, in one transaction, if it still holds the row.
+
+    True when recorded; otherwise nothing is written (another run or the sweeper took the row away).
+    """
+    if not hold(model, row_id, run_id, status=status, finished_at=clock.now(), **values):
+        db.session.rollback()
+        return False
+    db.session.add_all(related)
+    db.session.commit()
+    return True
+
+
+def sweep_rows(
+    model: type[RunState], enqueue_row: Callable[[Any], bool], fail_stale: Callable[[Any], bool]
+) -> tuple[int, int]:
+    """Send the model's rows that never reached the broker; fail_stale every row still running long after its
+    broker's retry could have come. How many were sent, and how many failed.
+
+    A message handed to Redis is kept until a worker acknowledges it and handed back if that worker dies, so
+    a queued row with enqueued_at set is waiting, not lost, and is never sent twice. A running one is
+    failed after SUBMISSION_STALE_RUNNING_SECONDS, which config derives from the broker's visibility timeout
+    plus one more run, so the broker's retry of a dead worker host's message comes first.
+    """
+    requeued = sum(enqueue_row(row) for row in db.session.scalars(model.never_sent()).all())
+    before = clock.now() - timedelta(seconds=current_app.config["SUBMISSION_STALE_RUNNING_SECONDS"])
+    failed = sum(fail_stale(row) for row in db.session.scalars(model.running_since_before(before)).all())
+    return requeued, failed
+
+
+def claim(submission_id: int, delivery: Delivery = Delivery()) -> Run | None:
+    """Take the submission for one run (claim_row's rule); None when this message must leave it alone.
+
+    A dead run's partial outputs are deleted; a submission whose worker died MAX_ATTEMPTS times is failed and
+    its team told.
+    """
+    submission = db.session.get(Submission, submission_id)
+    previous = submission.run_id if submission is not None else None
+
+    def give_up(dead_run_id: str | None) -> None:
+        assert submission is not None
+        dead = Run(submission, dead_run_id)
+        fail(dead, INTERNAL_ERROR)
+        if dead.outcome is SubmissionStatus.FAILED:
+            notify(dead.submission)
+
+    run_id = claim_row(submission, delivery, give_up, progress="starting")
+    if run_id is None:
         return None
     if previous:  # the dead run's partial outputs
         get_storage().delete_prefix(output_prefix(submission, previous))
@@ -155,40 +230,36 @@ def claim(submission_id: int, delivery: Delivery = Delivery()) -> Run | None:
 
 def _update(run: Run, **values: Any) -> bool:
     """Write values to the submission if run still holds it (compare-and-set on its run id)."""
-    changed = db.session.execute(
-        sa.update(Submission)
-        .where(
-            Submission.id == run.submission.id,
-            Submission.run_id == run.run_id,
-            Submission.status == SubmissionStatus.RUNNING,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return changed == 1
+    return hold(Submission, run.submission.id, run.run_id, **values)
 
 
 def succeed(run: Run, results: dict[str, Any], related: list[Any]) -> None:
     """Record success, its results and the rows it produced, in one transaction, if run still holds it."""
-    done = _update(
-        run, status=SubmissionStatus.SUCCEEDED, results=results, error=None, progress=None, finished_at=utcnow()
-    )
-    if not done:
-        db.session.rollback()
-        return
-    db.session.add_all(related)
-    db.session.commit()
-    run.outcome = SubmissionStatus.SUCCEEDED
+    if finish(
+        Submission,
+        run.submission.id,
+        run.run_id,
+        SubmissionStatus.SUCCEEDED,
+        related,
+        results=results,
+        error=None,
+        progress=None,
+    ):
+        run.outcome = SubmissionStatus.SUCCEEDED
 
 
 def fail(run: Run, message: str, results: dict[str, Any] | None = None) -> None:
     """Record failure with the reason a student reads, in one transaction, if run still holds it."""
     db.session.rollback()
-    done = _update(
-        run, status=SubmissionStatus.FAILED, error=message, results=results, progress=None, finished_at=utcnow()
-    )
-    db.session.commit()
-    if done:
+    if finish(
+        Submission,
+        run.submission.id,
+        run.run_id,
+        SubmissionStatus.FAILED,
+        error=message,
+        results=results,
+        progress=None,
+    ):
         run.outcome = SubmissionStatus.FAILED
 
 
@@ -248,33 +319,21 @@ def notify(submission: Submission) -> None:
 
 
 def sweep() -> dict[str, int]:
-    """Send what never reached the broker, fail runs whose retry can no longer come, clean leftover folders.
+    """Send what never reached the broker, fail runs whose retry can no longer come (sweep_rows), clean leftover
+    folders."""
 
-    A message handed to Redis is kept until a worker acknowledges it and handed back if that worker dies, so
-    a queued submission with enqueued_at set is waiting, not lost, and is never sent twice. A running one is
-    failed after SUBMISSION_STALE_RUNNING_SECONDS, which config derives from the broker's visibility timeout
-    plus one more run, so the broker's retry of a dead worker host's message comes first.
-    """
-    cfg = current_app.config
-    never_sent = db.session.scalars(
-        sa.select(Submission).where(Submission.status == SubmissionStatus.QUEUED, Submission.enqueued_at.is_(None))
-    ).all()
-    requeued = sum(enqueue(s) for s in never_sent)
-    running_before = utcnow() - timedelta(seconds=cfg["SUBMISSION_STALE_RUNNING_SECONDS"])
-    stale = db.session.scalars(
-        sa.select(Submission).where(
-            Submission.status == SubmissionStatus.RUNNING, Submission.started_at < running_before
-        )
-    ).all()
-    failed = 0
-    for submission in stale:
+    def fail_stale(submission: Submission) -> bool:
         dead = Run(submission, submission.run_id)
         fail(dead, "The evaluation took too long and was stopped: " + INTERNAL_ERROR)
-        if dead.outcome is SubmissionStatus.FAILED:
-            failed += 1
-            if dead.run_id:
-                get_storage().delete_prefix(output_prefix(submission, dead.run_id))
-    return {"requeued": requeued, "failed": failed, "cleaned": clean_scratch(cfg["SUBMISSION_STALE_RUNNING_SECONDS"])}
+        if dead.outcome is not SubmissionStatus.FAILED:
+            return False
+        if dead.run_id:
+            get_storage().delete_prefix(output_prefix(submission, dead.run_id))
+        return True
+
+    requeued, failed = sweep_rows(Submission, enqueue, fail_stale)
+    stale_seconds = current_app.config["SUBMISSION_STALE_RUNNING_SECONDS"]
+    return {"requeued": requeued, "failed": failed, "cleaned": clean_scratch(stale_seconds)}
 
 
 def clean_scratch(older_than: float) -> int:

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from app import clock
 from app.extensions import db
-from app.models import Submission, SubmissionKind, SubmissionStatus, Team, User, utcnow
+from app.models import Submission, SubmissionKind, SubmissionStatus, Team, User
 from app.services import uploads
 
 WINDOW = timedelta(hours=24)
@@ -49,7 +50,7 @@ def next_allowed(kind: SubmissionKind, team_id: int, now: datetime | None = None
     limit = limit_of(kind)
     if limit == 0:
         return None
-    counted = _counted(kind, team_id, now or utcnow(), limit)
+    counted = _counted(kind, team_id, now or clock.now(), limit)
     if len(counted) < limit:
         return None
     # The oldest of the `limit` latest uploads leaving the window frees one place.
@@ -77,14 +78,14 @@ def allowance(kind: SubmissionKind, user: User, now: datetime | None = None) -> 
         return None
     if user.team_id is None:  # nothing counted yet: the quota a team starts with
         return Allowance(limit, limit, None)
-    counted = _counted(kind, user.team_id, now or utcnow(), limit)
+    counted = _counted(kind, user.team_id, now or clock.now(), limit)
     full = len(counted) >= limit
     return Allowance(limit, limit - len(counted), counted[-1] + WINDOW if full else None)
 
 
 def uploads_left(user: User) -> dict[str, int | None]:
     """Uploads left now by kind ("defence", "attack"), None when unlimited: as GET /api/v1/me answers."""
-    now = utcnow()
+    now = clock.now()
     allowances = {kind.value: allowance(kind, user, now) for kind in SETTINGS}
     return {kind: None if left is None else left.left for kind, left in allowances.items()}
 
@@ -93,7 +94,7 @@ def check_quota(kind: SubmissionKind, user: User) -> None:
     """Raise UploadRefused(429, "quota") with retry_after (seconds) when user's team used its quota; staff exempt."""
     if is_exempt(user):
         return
-    now = utcnow()
+    now = clock.now()
     allowed_at = next_allowed(kind, user.team_id, now)
     if allowed_at is None:
         return

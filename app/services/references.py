@@ -11,11 +11,12 @@ from flask import current_app
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
+from app import clock
 from app.evaluation.archive import inspect_upload
 from app.evaluation.defence import CellMedians, DefenceSettings, compute_reference
 from app.evaluation.errors import ValidationError
 from app.extensions import db
-from app.models import Reference, User, utcnow
+from app.models import Reference, User
 from app.services import audit
 from app.storage import scratch_dir
 
@@ -116,7 +117,7 @@ def reference_for_evaluation() -> Reference:
         log.error("REFERENCE_TRACES %s is not a usable reference: %s", path, exc.message)
         raise ReferenceError(_UNAVAILABLE, 503) from exc
     if not row.active:  # staff retired it and none is active: it is still the configured one
-        row.active, row.activated_at = True, utcnow()
+        row.active, row.activated_at = True, clock.now()
         db.session.commit()
     log.info("reference #%s measured from %s (%s cells)", row.id, path, row.nb_cells)
     return row
@@ -149,7 +150,7 @@ def set_reference(path: Path, *, source: str, by: str) -> Reference:
     db.session.execute(
         sa.update(Reference).where(Reference.id != row.id, Reference.active.is_(True)).values(active=False)
     )
-    row.active, row.activated_at = True, utcnow()
+    row.active, row.activated_at = True, clock.now()
     db.session.flush()
     audit.record(by, "reference", None, {"reference": row.id, "source": row.source, "sha256": row.sha256})
     db.session.commit()

@@ -74,16 +74,9 @@ def rerun_submission(submission_id: int, requested_by: str) -> Submission:
     archived = SubmissionRun(
         submission_id=submission.id,
         number=number,
-        status=submission.status,
-        error=submission.error,
         results=submission.results,
-        attempts=submission.attempts,
-        run_id=submission.run_id,
-        task_id=submission.task_id,
-        worker=submission.worker,
-        started_at=submission.started_at,
-        finished_at=submission.finished_at,
         rerun_by=requested_by[:64],
+        **submission.run_record(),
     )
     # Compare-and-set on the finished run: of two staff clicking at once, one re-runs and the other is told.
     reset = db.session.execute(
@@ -93,20 +86,9 @@ def rerun_submission(submission_id: int, requested_by: str) -> Submission:
             Submission.status == submission.status,
             Submission.run_id.is_(None) if submission.run_id is None else Submission.run_id == submission.run_id,
         )
-        .values(
-            status=SubmissionStatus.QUEUED,
-            error=None,
-            results=None,
-            progress=None,
-            attempts=0,  # MAX_ATTEMPTS counts per run
-            # No run id: the next claim must not delete the finished run's outputs (a pinned defence's sets).
-            run_id=None,
-            task_id=None,
-            worker=None,
-            enqueued_at=None,
-            started_at=None,
-            finished_at=None,
-        )
+        # Fresh attempts (MAX_ATTEMPTS counts per run) and no run id: the next claim must not delete the finished
+        # run's outputs (a pinned defence's sets).
+        .values(results=None, progress=None, **Submission.fresh())
         .execution_options(synchronize_session=False)
     ).rowcount
     if reset != 1:

@@ -14,9 +14,10 @@ import secrets
 import sqlalchemy as sa
 from flask import current_app
 
+from app import clock
 from app.evaluation.defence import relabel_test_pool
 from app.extensions import db
-from app.models import Defence, Match, RoundSet, utcnow
+from app.models import Defence, Match, RoundSet
 from app.services.queue import send_task
 from app.storage import get_storage, scratch_dir
 
@@ -46,7 +47,7 @@ def enqueue(round_sets: list[RoundSet]) -> int:
         except Exception as exc:  # broker down: the row stays preparing, the sweeper sends it later
             log.warning("could not enqueue round set %s: %s", round_set.id, exc)
             continue
-        round_set.enqueued_at = utcnow()
+        round_set.enqueued_at = clock.now()
         sent += 1
     db.session.commit()
     return sent
@@ -116,7 +117,7 @@ def _record(round_set_id: int, **values) -> bool:
     done = db.session.execute(
         sa.update(RoundSet)
         .where(RoundSet.id == round_set_id, RoundSet.status != RoundSet.READY)
-        .values(finished_at=utcnow(), **values)
+        .values(finished_at=clock.now(), **values)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()

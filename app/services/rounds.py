@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload
 
+from app import clock
 from app.evaluation.matches import draw_matches
 from app.extensions import db
-from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User, utcnow
+from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User
 from app.services import audit, competition, mail, round_sets
 from app.services.leaderboard_cache import clear_leaderboard
 from app.services.teams import latest_attacks
@@ -106,7 +107,7 @@ def _end_round(number: int) -> bool:
         db.session.execute(
             sa.update(Round)
             .where(Round.number == number, Round.closed_at.is_(None))
-            .values(closed_at=utcnow())
+            .values(closed_at=clock.now())
             .execution_options(synchronize_session=False)
         ).rowcount
         == 1

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from app import clock
 from app.extensions import db
 from app.models import Phase, ScheduledAction, SubmissionKind
-from app.services import audit, clock, competition, rounds
+from app.services import audit, competition, rounds
 
 log = logging.getLogger(__name__)
 

@@ -78,19 +78,18 @@ def _parse_capture_ids(path: Path, data: bytes) -> list[int]:
 def _index_entry(path: Path, entry: Any) -> dict[str, Any]:
     """A test set's index entry: `entry` itself while it describes the file as it is (its CSV member's name, size
     and CRC-32, as the zip's directory records them), else a new one read from the file. The zip is opened once."""
+    archive_module = evaluation_module("archive")
     try:
         with zipfile.ZipFile(path) as archive:
-            csvs = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
-            if len(csvs) != 1:
-                held = f"{len(csvs) or 'no'} CSV file{'s' * (len(csvs) > 1)}"
-                raise ValueError(f"it holds {held}, where a test set holds one")
-            (info,) = csvs
+            info = archive_module.single_csv(archive.infolist(), "download it again.")
             members = [[info.filename, info.file_size, info.CRC]]
             if isinstance(entry, dict) and entry.get("members") == members:
                 ids = entry.get("capture_ids")
                 if isinstance(ids, list) and all(type(i) is int for i in ids):
                     return entry
             data = archive.read(info)
+    except archive_module.ValidationError as exc:
+        raise ClientError(f"{path} is not a test set as downloaded. {exc.message}") from exc
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise _bad_set(path, exc) from exc
     return {"members": members, "capture_ids": _parse_capture_ids(path, data)}

@@ -111,9 +111,9 @@ def test_a_test_set_without_exactly_one_csv_is_named_with_what_it_holds(srs, set
     code, answer = report(srs, attack(tmp_path, {3: [11, 12, 13]}), sets)
     assert code == 1
     assert (
-        "team_3_test.csv.zip is not a test set as downloaded (it holds no CSV file, where a test set holds one)"
-        in answer["message"]
-    )
+        "team_3_test.csv.zip is not a test set as downloaded. "
+        "The zip archive holds no .csv file (found 'team_3_test.txt'): download it again."
+    ) in answer["message"]
 
 
 def test_the_checks_are_listed_as_text_wrapped_to_the_terminal(srs, sets, tmp_path, monkeypatch):

@@ -2,13 +2,12 @@
 
 import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
 
 from app.evaluation import archive as archive_module
-from app.evaluation.archive import inspect_upload, open_capped, read_header, write_zip
+from app.evaluation.archive import inspect_upload, open_capped, read_header, read_single_csv
 from app.evaluation.errors import ValidationError
 
 CSV = b"cell_id,rep,direction_size,timestamp\n1,1,576,0.0\n"
@@ -58,6 +57,14 @@ def test_a_csv_and_another_file_are_rejected(tmp_path):
     path = make_zip(tmp_path / "defence.zip", {"a.csv": CSV, "notes.txt": b"hello"})
     with pytest.raises(ValidationError, match="only one .csv"):
         inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_a_set_is_read_from_its_one_csv_under_the_same_rule_as_an_upload(tmp_path):
+    one = make_zip(tmp_path / "set.zip", {"__MACOSX/._set.csv": b"x", "set/": b"", "set/set.csv": CSV})
+    assert read_single_csv(one, "write it again.") == CSV
+    two = make_zip(tmp_path / "two.zip", {"a.csv": CSV, "b.csv": CSV})
+    with pytest.raises(ValidationError, match=r"holds 2 files \('a.csv', 'b.csv'\): write it again\.$"):
+        read_single_csv(two, "write it again.")
 
 
 def test_duplicate_member_names_are_rejected(tmp_path):
@@ -193,19 +200,3 @@ def test_a_header_flood_is_refused_before_its_fields_are_parsed(tmp_path):
     with pytest.raises(ValidationError, match="first line of 'traces.csv' has 20000 fields, more than the 104"):
         read_header(path, "traces.csv", LIMIT, 104)
     assert read_header(path, "traces.csv", LIMIT, 20_000) == ["cell_id"] * 20_000
-
-
-@pytest.mark.parametrize("compressor", ["isal", "zlib"])
-def test_write_zip_joins_chunks_into_one_readable_member(tmp_path, monkeypatch, compressor):
-    """The server deflates with ISA-L; where isal is absent (the srs client) zlib writes the same format."""
-    if compressor == "zlib":
-        monkeypatch.setattr(archive_module, "_compressor", lambda: zlib)
-    else:
-        assert archive_module._compressor().__name__ == "isal.isal_zlib", "requirements.txt pins isal"
-    path = tmp_path / "out.zip"
-    chunks = [b"a,b\n"] + [f"{i},{i * i}\n".encode() for i in range(2000)]
-    write_zip(path, "out.csv", [lambda chunk=chunk: chunk for chunk in chunks])
-    with zipfile.ZipFile(path) as archive:
-        assert archive.namelist() == ["out.csv"]
-        assert archive.testzip() is None
-        assert archive.read("out.csv") == b"".join(chunks)

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from app.evaluation.attack import score_probabilities
-from app.evaluation.baseline import CaptureRows, extract_features, feature_names, run_baseline
+from app.evaluation.baseline import run_baseline
 from app.evaluation.defence import DefenceSettings, evaluate_defence
+from app.evaluation.features import CaptureRows, extract_features, feature_names
 
 SAMPLE = Path(__file__).resolve().parents[2] / "attack_defence_test_scripts" / "test_defence.csv.zip"
 

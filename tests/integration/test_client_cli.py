@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from werkzeug.serving import make_server
 
+from app import clock
 from app.extensions import db
-from app.models import ApiToken, Phase, utcnow
+from app.models import ApiToken, Phase
 from app.services import competition
 from tests import factories
 from tests.conftest import ROOT, SAMPLE_DEFENCE, free_port
@@ -118,7 +119,7 @@ def test_login_status_errors_and_logout(srs):
     offline = srs("status", env={"SRS_URL": nowhere})
     assert offline.exit_code == 1 and f"Could not reach the SRS server at {nowhere}" in offline.stderr
 
-    db.session.execute(sa.update(ApiToken).values(expires_at=utcnow() - timedelta(minutes=1)))
+    db.session.execute(sa.update(ApiToken).values(expires_at=clock.now() - timedelta(minutes=1)))
     db.session.commit()
     expired = srs("leaderboard")
     assert expired.exit_code == 1 and "Send a valid token" in expired.stderr and "srs login" in expired.stderr

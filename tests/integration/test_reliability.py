@@ -8,7 +8,7 @@ import signal
 import psutil
 import pytest
 
-from app import create_app
+from app import clock, create_app
 from app.extensions import db
 from app.models import Phase, Submission, SubmissionStatus
 from app.services import competition, lifecycle
@@ -96,9 +96,7 @@ def test_the_sweeper_fails_an_evaluation_stuck_running(stack, alice):
     db.session.commit()
     from datetime import timedelta
 
-    from app.models import utcnow
-
-    stuck.started_at = utcnow() - timedelta(hours=2)
+    stuck.started_at = clock.now() - timedelta(hours=2)
     db.session.commit()
     assert lifecycle.sweep()["failed"] == 1
     db.session.expire_all()

@@ -11,10 +11,10 @@ from datetime import timedelta
 import pytest
 from aiosmtpd.controller import Controller
 
-from app import create_app
+from app import clock, create_app
 from app.extensions import db
 from app.models import Phase
-from app.services import announcements, audit, clock, competition, schedule
+from app.services import announcements, audit, competition, schedule
 from tests.conftest import ROOT, free_port
 from tests.factories import make_user
 from tests.integration.conftest import MailBox, wait_for

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from app import clock
 from app.extensions import db
-from app.models import utcnow
 from app.services import accounts, competition
 from tests.factories import api_token, make_submission, make_user
 
@@ -44,7 +44,7 @@ def test_token_for_basic_credentials(client, alice):
     body = response.get_json()
     assert isinstance(body["token"], str) and len(body["token"]) >= 32
     expires_at = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00")).replace(tzinfo=None)
-    assert utcnow() + timedelta(hours=23) < expires_at <= utcnow() + timedelta(hours=24, minutes=1)
+    assert clock.now() + timedelta(hours=23) < expires_at <= clock.now() + timedelta(hours=24, minutes=1)
     me = client.get(f"{API}/me", headers={"Authorization": f"Bearer {body['token']}"})
     assert me.status_code == 200 and me.get_json()["username"] == "alice"
 
@@ -77,7 +77,7 @@ def test_revoking_one_token_keeps_the_others(client, alice):
 
 def test_expired_token_is_401(client, alice):
     row, token = accounts.issue_token(alice)
-    row.expires_at = utcnow() - timedelta(minutes=1)
+    row.expires_at = clock.now() - timedelta(minutes=1)
     db.session.commit()
     api_error(client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"}), 401)
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 import html
 import re
 import zipfile
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from app import clock
 from app.extensions import db
-from app.models import Attack, BaselineRun, Defence, Round, Submission, SubmissionStatus, utcnow
-from app.services import baseline, leaderboard_cache
+from app.models import Attack, BaselineRun, Defence, Round, Submission, SubmissionStatus
+from app.services import baseline, leaderboard_cache, lifecycle
 from app.services.lifecycle import Delivery
 from app.storage import get_storage
 from tests.factories import api_token, make_attack, make_defence, make_round, make_team
@@ -43,7 +45,7 @@ def with_run(defence: Defence, status: SubmissionStatus = SubmissionStatus.QUEUE
 
 def succeed(row: BaselineRun) -> None:
     row.status, row.accuracy, row.top5_accuracy, row.roc_auc = SubmissionStatus.SUCCEEDED, 0.857, 0.95, 0.992
-    row.intervals, row.details, row.finished_at = INTERVALS, {"nb_test_captures": 300, "seconds": 12.5}, utcnow()
+    row.intervals, row.details, row.finished_at = INTERVALS, {"nb_test_captures": 300, "seconds": 12.5}, clock.now()
     db.session.commit()
 
 
@@ -113,7 +115,7 @@ def test_the_team_page_shows_each_defences_estimate_and_scores_with_intervals(cl
     # The round is open: the public-subset score, with its own interval; the full one is not shown yet.
     assert "0.800 ± 0.060" in page and "public subset" in page
     assert "0.900 ± 0.030" not in page
-    db.session.get(Round, 1).closed_at = utcnow()
+    db.session.get(Round, 1).closed_at = clock.now()
     db.session.commit()
     page = text(client.get("/team/al-bo"))
     assert "0.900 ± 0.030" in page  # the attack against al-bo, with its interval, once the round closed
@@ -214,6 +216,32 @@ def test_a_duplicate_message_leaves_a_running_run_alone(app, alice):
     assert baseline.claim(defence.id, Delivery("first", redelivered=True)) is not None  # its worker died
 
 
+def test_a_run_whose_worker_died_twice_is_failed_with_its_reason(app, alice):
+    defence = make_defence(alice.team)
+    row = with_run(defence)
+    first = baseline.claim(defence.id, Delivery("first"))
+    second = baseline.claim(defence.id, Delivery("first", redelivered=True))
+    assert first is not None and second is not None and second[1] != first[1]
+    assert baseline.claim(defence.id, Delivery("first", redelivered=True)) is None
+    db.session.expire_all()
+    failed = db.session.get(BaselineRun, row.id)
+    assert failed.status is SubmissionStatus.FAILED and failed.attempts == 2
+    assert failed.error == "The worker died twice while running it."
+
+
+def test_the_sweeper_fails_a_run_stuck_running(app, alice):
+    defence = make_defence(alice.team)
+    row = with_run(defence)
+    assert baseline.claim(defence.id, Delivery("first")) is not None
+    assert baseline.sweep()["baseline_failed"] == 0  # just started
+    db.session.get(BaselineRun, row.id).started_at = clock.now() - timedelta(days=1)
+    db.session.commit()
+    assert baseline.sweep()["baseline_failed"] == 1
+    db.session.expire_all()
+    stuck = db.session.get(BaselineRun, row.id)
+    assert stuck.status is SubmissionStatus.FAILED and stuck.error == "Still running long after its time limit."
+
+
 def test_a_failing_run_is_recorded_and_the_defence_stays_accepted(app, alice):
     defence = make_defence(alice.team)  # its set keys point at no file
     with_run(defence)
@@ -227,7 +255,7 @@ def test_a_failing_run_is_recorded_and_the_defence_stays_accepted(app, alice):
 
 def test_runs_never_sent_are_sent_by_the_sweeper_and_on_command(app, alice, runner, monkeypatch):
     sent = []
-    monkeypatch.setattr(baseline, "send_task", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(lifecycle, "send_task", lambda name, args: sent.append((name, args)))
     old = make_defence(alice.team)  # accepted before the baseline existed: no run
     queued = with_run(make_defence(alice.team))
     assert baseline.sweep()["baseline_requeued"] == 1

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.engine import Engine
 
+from app import clock
 from app.extensions import db
-from app.models import SubmissionKind, SubmissionStatus, Team, utcnow
+from app.models import SubmissionKind, SubmissionStatus, Team
 from app.services import dashboard, password_reset
 from tests.factories import make_attack, make_defence, make_round, make_submission, make_team, make_user
 
@@ -144,8 +145,8 @@ def test_teams_page_queries_do_not_grow_with_teams(client, auth, admin):
 def test_submissions_newest_first_with_timings_attempts_and_error(client, auth, admin, alice):
     old = make_submission(alice.team, alice)
     new = make_submission(alice.team, alice, status=SubmissionStatus.FAILED)
-    new.started_at = utcnow()
-    new.finished_at = utcnow() + timedelta(seconds=3)
+    new.started_at = clock.now()
+    new.finished_at = clock.now() + timedelta(seconds=3)
     new.attempts = 2
     new.error = "The CSV lacks the column timestamp."
     db.session.commit()
@@ -206,7 +207,7 @@ def test_submission_detail_shows_checks_timings_and_files(client, auth, admin, a
     submission.results = {"checks": [{"name": "columns", "passed": False, "message": "timestamp is missing"}]}
     submission.error = "The file failed its checks."
     submission.attempts = 1
-    submission.started_at = utcnow()
+    submission.started_at = clock.now()
     submission.file_key = f"submissions/{submission.id}/upload.zip"
     db.session.commit()
     auth.login("admin")

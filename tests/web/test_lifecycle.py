@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from app import clock
 from app.extensions import db
-from app.models import Defence, Submission, SubmissionKind, SubmissionStatus, utcnow
+from app.models import Defence, Submission, SubmissionKind, SubmissionStatus
 from app.services import defences, lifecycle, rounds, teams
 from app.storage import get_storage
 from tests import factories
@@ -112,7 +113,7 @@ def test_a_run_that_lost_its_claim_deletes_only_its_own_files_and_sends_nothing(
 
     def swept_meanwhile(run):
         stored.extend(run.stored)
-        db.session.get(Submission, queued.id).started_at = utcnow() - timedelta(days=1)
+        db.session.get(Submission, queued.id).started_at = clock.now() - timedelta(days=1)
         db.session.commit()
         assert lifecycle.sweep()["failed"] == 1
 
@@ -128,7 +129,7 @@ def test_the_sweeper_sends_only_what_never_reached_the_broker(app, alice, monkey
     sent = []
     monkeypatch.setattr(lifecycle, "send_task", lambda name, args: sent.append(args[0]))
     waiting = factories.make_submission(alice.team, alice)  # handed over long ago, behind a backlog
-    waiting.enqueued_at = utcnow() - timedelta(hours=3)
+    waiting.enqueued_at = clock.now() - timedelta(hours=3)
     never = factories.make_submission(alice.team, alice)  # stored while the broker was down
     db.session.commit()
     assert lifecycle.sweep()["requeued"] == 1

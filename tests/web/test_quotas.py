@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from flask import current_app
 from werkzeug.serving import make_server
 
+from app import clock
 from app.extensions import db
-from app.models import Phase, Submission, SubmissionKind, SubmissionStatus, Team, utcnow
+from app.models import Phase, Submission, SubmissionKind, SubmissionStatus, Team
 from app.services import competition, quotas
 from tests.conftest import app_on
 from tests.factories import api_token, make_round, make_submission, make_user
@@ -68,7 +69,7 @@ def uploads(user, statuses, *, hours_ago: float = 1, kind=SubmissionKind.DEFENCE
     rows = []
     for status in statuses:
         row = make_submission(team, user, kind=kind, status=status)
-        row.created_at = utcnow() - timedelta(hours=hours_ago)
+        row.created_at = clock.now() - timedelta(hours=hours_ago)
         rows.append(row)
     db.session.commit()
     return rows
@@ -102,7 +103,7 @@ def test_window_is_rolling_and_names_when_the_next_upload_is_allowed(app, alice)
     assert f"{allowed_at:%Y-%m-%d %H:%M} UTC" in exc.message
     assert abs(exc.retry_after - 4 * 3600) < 60
     # Once that upload is older than 24 h, a place is free again.
-    oldest.created_at = utcnow() - timedelta(hours=24, minutes=1)
+    oldest.created_at = clock.now() - timedelta(hours=24, minutes=1)
     db.session.commit()
     quotas.check_quota(SubmissionKind.DEFENCE, alice)
 
@@ -250,7 +251,7 @@ def counted_uploads(team_id: int) -> int:
             Submission.team_id == team_id,
             Submission.kind == SubmissionKind.DEFENCE,
             Submission.status != SubmissionStatus.FAILED,
-            Submission.created_at > utcnow() - quotas.WINDOW,
+            Submission.created_at > clock.now() - quotas.WINDOW,
         )
     )
 

@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from app import clock
 from app.evaluation.attack import SCORER_VERSION, proba_columns
 from app.extensions import db
-from app.models import Attack, BaselineRun, Defence, Submission, SubmissionKind, SubmissionRun, SubmissionStatus, utcnow
+from app.models import Attack, BaselineRun, Defence, Submission, SubmissionKind, SubmissionRun, SubmissionStatus
 from app.services import attacks, defences, lifecycle
 from app.storage import get_storage
 from tests.conftest import SAMPLE_DEFENCE
@@ -139,7 +140,7 @@ STAFF_POSTS = [
 @pytest.mark.parametrize(("path", "data"), STAFF_POSTS)
 def test_students_cannot_rerun_or_rescore(client, auth, alice, path, data):
     failed = make_submission(alice.team, alice, status=SubmissionStatus.FAILED)
-    failed.finished_at = utcnow()
+    failed.finished_at = clock.now()
     db.session.commit()
     auth.login()
     response = client.post(path, data=data)
@@ -195,7 +196,7 @@ def test_rerun_of_a_failed_attack_keeps_the_failure_in_the_history(
 ):
     failed = upload_attack(app, alice, scored_round["match"].defender_team_id, scored_round["cells"], tmp_path, seed=1)
     failed.status, failed.error, failed.attempts = SubmissionStatus.FAILED, lifecycle.INTERNAL_ERROR, 2
-    failed.run_id, failed.started_at, failed.finished_at = "deadbeef" * 4, utcnow(), utcnow()
+    failed.run_id, failed.started_at, failed.finished_at = "deadbeef" * 4, clock.now(), clock.now()
     db.session.commit()
     auth.login("admin")
 
@@ -303,7 +304,7 @@ def test_rerun_every_failed_submission_since_a_date(client, auth, admin, alice, 
 
 
 def test_rerun_failed_with_a_bad_date_says_how_to_write_it(client, auth, admin, alice, tmp_path):
-    failed = failed_at(alice.team, alice, utcnow(), tmp_path)
+    failed = failed_at(alice.team, alice, clock.now(), tmp_path)
     auth.login("admin")
     response = client.post("/admin/submissions/rerun-failed", data={"since": "last tuesday"})
     assert response.status_code == 400

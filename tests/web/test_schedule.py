@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from app import clock
 from app.extensions import db
 from app.models import AuditEntry, Phase, ScheduledAction
-from app.services import announcements, audit, clock, competition, schedule
+from app.services import announcements, audit, competition, schedule
 from tests.factories import api_token, make_user
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)

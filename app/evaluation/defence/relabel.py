@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ..archive import write_zip
 from ..arrays import as_numpy
+from ..zip_writer import write_zip
 from .split import TEST_ID_RANGE, draw_public
 from .writing import _csv_bytes
 

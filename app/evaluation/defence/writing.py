@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ..archive import write_zip
+from ..zip_writer import write_zip
 from .captures import Captures
 from .split import DefenceSplit
 from .traces import DefenceTraces

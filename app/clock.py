@@ -1,4 +1,6 @@
-"""The time the scheduler and deadlines use: naive UTC, and a clock tests can freeze."""
+"""The one clock of the platform: naive UTC (like every datetime stored), and a clock tests can freeze.
+
+A leaf module: it imports nothing from the app, so models, services and tasks can all read it."""
 
 from __future__ import annotations
 
