@@ -13,6 +13,7 @@ from flask import Flask
 
 from app import security
 from app.extensions import csrf, db, limiter, login, mail, migrate
+from app.routes.params import BoundedIntegerConverter
 from app.storage import make_storage
 from config import CONFIGS, Config, ProductionConfig
 
@@ -35,6 +36,7 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     celery_init_app(app)
     app.extensions["storage"] = make_storage(app.config)
 
+    app.url_map.converters["int"] = BoundedIntegerConverter  # before any route is added
     register_blueprints(app)
     from app import cli, errors, templating
 

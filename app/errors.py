@@ -93,7 +93,11 @@ def init_app(app: Flask) -> None:
         if e.code == 429:
             return error_response(429, f"Too many attempts ({e.description}): wait a few minutes and try again.")
         message = e.description if e.description and e.description != type(e).description else None
-        return error_response(e.code or 500, message)
+        response = make_response(error_response(e.code or 500, message))
+        for name, value in e.get_headers():
+            if name.lower() in ("allow", "retry-after", "www-authenticate"):  # what the status needs (RFC 9110)
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unhandled(e: Exception):

@@ -92,6 +92,13 @@ def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
     hit(("api.list_submissions", "get"), "GET", "/api/v1/submissions?per_page=1000", headers=h_alice)
     hit(("api.get_submission", "get"), "GET", "/api/v1/submissions/999", headers=h_alice)
     hit(("api.get_leaderboard", "get"), "GET", "/api/v1/leaderboard?round=99", headers=h_alice)
+    for query_key, url in (
+        (("api.get_leaderboard", "get"), "/api/v1/leaderboard?round=two"),
+        (("api.get_matches", "get"), "/api/v1/matches?round=null"),
+        (("api.list_submissions", "get"), "/api/v1/submissions?per_page=null"),
+        (("api.get_export", "get"), "/api/v1/admin/exports/matches?round=1.5"),
+    ):
+        hit(query_key, "GET", url, headers=h_admin)  # 400: not a whole number
     plan = {"action": "phase", "value": "Attack", "due_at": "2030-01-01T00:00:00Z"}
     hit(("api.get_schedule", "get"), "GET", "/api/v1/schedule", headers=h_alice)  # 403
     hit(("api.post_schedule", "post"), "POST", "/api/v1/schedule", headers=h_alice, json=plan)  # 403

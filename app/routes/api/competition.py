@@ -45,7 +45,7 @@ def put_competition():
         except ValueError as exc:
             abort(400, str(exc))
     registration_open = body.get("registration_open")
-    if registration_open is not None and not isinstance(registration_open, bool):
-        abort(400, '"registration_open" must be true or false.')
+    if "registration_open" in body and not isinstance(registration_open, bool):
+        abort(400, '"registration_open" must be true or false (leave it out to keep it as it is).')
     state = competition.update_state(phase=phase, registration_open=registration_open)
     return jsonify(competition.state_as_dict(state, current_app.config))

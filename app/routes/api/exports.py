@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, g, jsonify, request
+from flask import abort, g, jsonify
 
 from app.routes.api import bp
 from app.routes.api.auth import admin_token_required
+from app.routes.params import query_int
 from app.services import exports
 
 
@@ -16,7 +17,7 @@ def get_export(name: str):
     if g.api_token is None:  # personal data of every student: a script's token, not a browser session
         abort(401, "Send an admin token: Authorization: Bearer <token> (get one with POST /api/v1/tokens).")
     try:
-        table = exports.export(name, request.args.get("round", type=int))
+        table = exports.export(name, query_int("round"))
     except exports.ExportError as exc:
         abort(exc.status, exc.message)
     return jsonify(name=table.name, columns=table.columns, rows=table.as_dicts())

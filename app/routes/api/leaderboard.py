@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import abort, jsonify
 
 from app.routes.api import bp
 from app.routes.api.auth import token_required
+from app.routes.params import query_int
 from app.services import competition, leaderboard
 
 ROW_FIELDS = (
@@ -45,7 +46,7 @@ def get_leaderboard():
     """One round's rows (default: the current round); numbers are null when missing."""
     current = competition.get_state().current_round
     try:
-        number = leaderboard.board_round(request.args.get("round", type=int), current)
+        number = leaderboard.board_round(query_int("round"), current)
     except leaderboard.NoSuchRound as exc:
         abort(404, str(exc))
     board = leaderboard.round_board(number)

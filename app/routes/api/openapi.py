@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apispec import APISpec
-from flask import current_app, jsonify, render_template
+from flask import abort, current_app, jsonify, render_template, request
 
 from app.routes.api import bp
+from app.routes.api.submission_list import MAX_PER_PAGE
+from app.routes.params import MAX_ID
 
 PREFIX = "/api/v1"
 ERROR_TEXT = {
@@ -189,9 +191,15 @@ def _schemas() -> dict[str, dict[str, Any]]:
             ),
             "description": "What the worker checks a defence against (`srs validate defence --settings` reads it).",
         },
-        "CompetitionChange": obj(
-            {"phase": {"type": "string", "enum": ["Defence", "Attack", "Both", "None"]}, "registration_open": b}, []
-        ),
+        "CompetitionChange": {
+            "type": "object",
+            "properties": {
+                "phase": {"type": "string", "enum": ["Defence", "Attack", "Both", "None"]},
+                "registration_open": b,
+            },
+            "minProperties": 1,
+            "description": "either or both",
+        },
         "RoundRequest": obj({"round": i}),
         "Match": obj({"id": i, "round": i, "attacker_team_id": i, "defender_team_id": i}),
         "Matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}},
@@ -212,7 +220,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
             {
                 "round": i,
                 "scoring": {"type": "string", "enum": ["original", "tradeoff"]},
-                "generated": {**s, **null},
+                "generated": {**b, "description": "false before the round's matches exist: a preview"},
                 "public_subset": b,
                 "scores_subset": {
                     "type": "string",
@@ -244,14 +252,24 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "applied": {"type": "array", "items": {"$ref": "#/components/schemas/ScheduledAction"}},
             }
         ),
-        "ScheduleRequest": obj(
-            {
-                "action": {"type": "string", "enum": ["phase", "registration", "round"]},
-                "value": {**s, "description": "a phase name, `open`/`closed`, or nothing for the next round"},
-                "due_at": {**s, "format": "date-time", "description": "when (UTC unless an offset is given)"},
-            },
-            ["action", "due_at"],
-        ),
+        "ScheduleRequest": {
+            "description": "a phase change (value: a phase name), registration opening or closing (value: `open` "
+            "or `closed`), or the next round (no value); due_at is when (UTC unless an offset is given)",
+            "oneOf": [
+                obj(
+                    {
+                        "action": {"type": "string", "enum": [action]},
+                        "value": {"type": "string", "enum": values},
+                        "due_at": {**s, "format": "date-time"},
+                    }
+                )
+                for action, values in (
+                    ("phase", ["Defence", "Attack", "Both", "None"]),
+                    ("registration", ["open", "closed"]),
+                )
+            ]
+            + [obj({"action": {"type": "string", "enum": ["round"]}, "due_at": {**s, "format": "date-time"}})],
+        },
         "Export": obj(
             {
                 "name": s,
@@ -440,10 +458,24 @@ def api_rules(app) -> list[tuple[str, str, Any]]:
     )
 
 
+# The ranges app.routes.params.query_int enforces, by query parameter.
+QUERY_RANGES = {"round": (0, MAX_ID), "page": (1, MAX_ID), "per_page": (1, MAX_PER_PAGE)}
+
+
+def _query_schema(name: str, kind: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    if kind == "integer" and name in QUERY_RANGES:
+        schema["minimum"], schema["maximum"] = QUERY_RANGES[name]
+    return schema
+
+
 def _operation(endpoint: str, op: Operation, rule) -> dict[str, Any]:
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "integer"}} for name in rule.arguments]
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}
+        for name in rule.arguments
+    ]
     params += [
-        {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": text}
+        {"name": name, "in": "query", "required": False, "schema": _query_schema(name, kind), "description": text}
         for name, (kind, text) in op.query.items()
     ]
     responses: dict[str, Any] = {}
@@ -454,7 +486,7 @@ def _operation(endpoint: str, op: Operation, rule) -> dict[str, Any]:
         if op.ok_media == "application/zip":
             content = {"schema": {"type": "string", "format": "binary"}}
         responses[str(op.ok)] = {"description": "Success.", "content": {op.ok_media: content}}
-    for status in op.errors:
+    for status in sorted({*op.errors, *((400,) if op.query else ())}):  # query_int refuses a bad query with 400
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     doc: dict[str, Any] = {
         "operationId": endpoint.removeprefix("api."),
@@ -534,3 +566,14 @@ def openapi_document():
 def docs_page():
     """The API described, as a page."""
     return render_template("api/docs.html", spec=build_spec(current_app).to_dict(), prefix=PREFIX)
+
+
+@bp.before_request
+def refuse_undocumented_query():
+    """A query parameter the document does not list is refused (400), so a typo (`?rund=2`) is not silently
+    answered with the default."""
+    op = OPERATIONS.get((request.endpoint, request.method.lower()))
+    unknown = sorted(set(request.args) - set(op.query)) if op else []
+    if unknown:
+        takes = ", ".join(op.query) if op.query else "no query parameter"
+        abort(400, f"Unknown query parameter {unknown[0][:40]!r}: this call takes {takes}.")

@@ -6,6 +6,7 @@ from flask import abort, current_app, jsonify, request
 
 from app.routes.api import bp
 from app.routes.api.auth import admin_token_required, token_required
+from app.routes.params import query_int
 from app.services import competition, rounds
 
 
@@ -41,7 +42,7 @@ def close_round(number: int):
 @token_required
 def get_matches():
     """A round's matches (default: the current round)."""
-    number = request.args.get("round", type=int)
+    number = query_int("round")
     if number is None:
         number = competition.get_state().current_round
     return jsonify([rounds.match_as_dict(m) for m in rounds.round_matches(number)])

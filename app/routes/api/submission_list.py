@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import jsonify
 
 from app.routes.api import bp
 from app.routes.api.auth import api_user, token_required
+from app.routes.params import query_int
 from app.services import submissions
 
 MAX_PER_PAGE = 100
@@ -15,10 +16,8 @@ MAX_PER_PAGE = 100
 @token_required
 def list_submissions():
     """Your team's submissions, newest first: ?page=1&per_page=20 (at most 100)."""
-    page = request.args.get("page", 1, type=int)
-    per_page = request.args.get("per_page", 20, type=int)
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        abort(400, f"page must be 1 or more and per_page between 1 and {MAX_PER_PAGE}.")
+    page = query_int("page", 1, minimum=1)
+    per_page = query_int("per_page", 20, minimum=1, maximum=MAX_PER_PAGE)
     user = api_user()
     if user.team is None:
         return jsonify(items=[], page=page, per_page=per_page, total=0, pages=0)
