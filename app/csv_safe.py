@@ -1,9 +1,15 @@
-"""CSV cells that a spreadsheet cannot run as formulas (CSV injection)."""
+"""CSV cells that a spreadsheet cannot run as formulas (CSV injection), whatever separator it splits on.
+
+Every field is quoted (a spreadsheet that splits on `;` or tab keeps a quoted field whole), and a text cell is
+neutralised where a formula could start: at its beginning, and after any `;`, `,`, tab or line break, for
+a spreadsheet that ignores the quotes and splits there.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -11,17 +17,22 @@ from typing import Any
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# A formula start at the beginning of the text or after a separator a spreadsheet may split on.
+_FORMULA_AFTER_SEPARATOR = re.compile(r"(^|[;,\t\r\n])([=+\-@\t\r])")
+
+
 def neutralise(cell: Any) -> Any:
-    """Prefix a text cell that a spreadsheet would read as a formula with a quote; other values pass through."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
+    """Prefix with a quote every part of a text cell that a spreadsheet would read as a formula (at the start and
+    after `;`, `,`, tab or line breaks); other values pass through."""
+    if isinstance(cell, str):
+        return _FORMULA_AFTER_SEPARATOR.sub(lambda m: f"{m.group(1)}'{m.group(2)}", cell)
     return cell
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """The CSV text of a header and rows, every cell neutralised (None becomes an empty cell)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow([neutralise(c) for c in columns])
     for row in rows:
         writer.writerow(["" if cell is None else neutralise(cell) for cell in row])

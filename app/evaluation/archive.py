@@ -53,18 +53,35 @@ def _unsafe_reason(name: str) -> str | None:
     return None
 
 
+def _end_record_position(tail: bytes) -> int | None:
+    """Where the end-of-central-directory record starts in the file's tail, found as zipfile finds it: the last
+    22 bytes when the archive has no comment, else the last signature whose record and comment end the file
+    exactly. A signature elsewhere (inside another record's fields, or in a comment) does not count."""
+    end = len(tail) - _END_RECORD.size
+    if end >= 0 and tail[end : end + 4] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00":
+        return end
+    position = tail.rfind(b"PK\x05\x06")
+    while position >= 0:
+        if len(tail) - position >= _END_RECORD.size:
+            comment_length = _END_RECORD.unpack_from(tail, position)[-1]
+            if position + _END_RECORD.size + comment_length == len(tail):
+                return position
+        position = tail.rfind(b"PK\x05\x06", 0, position)
+    return None
+
+
 def _declared_entries(path: Path) -> tuple[int, int] | None:
     """(entries, central directory bytes) declared by the end record, read without parsing the directory.
 
-    None when no end record is found (zipfile then says the file is not a zip).
+    None when no readable end record is found: the file is then not a zip.
     """
     with open(path, "rb") as stream:
         size = stream.seek(0, os.SEEK_END)
         tail_size = min(size, _END_RECORD.size + 0xFFFF + _ZIP64_LOCATOR.size)
         stream.seek(size - tail_size)
         tail = stream.read(tail_size)
-        position = tail.rfind(b"PK\x05\x06")
-        if position < 0 or len(tail) - position < _END_RECORD.size:
+        position = _end_record_position(tail)
+        if position is None:
             return None
         _, _, _, _, entries, directory_size, _, _ = _END_RECORD.unpack_from(tail, position)
         locator = position - _ZIP64_LOCATOR.size
@@ -106,23 +123,30 @@ def inspect_upload(path: Path, *, max_member_bytes: int) -> str:
     The number of entries is capped (MAX_ZIP_ENTRIES) from the end record, before the central directory is
     parsed, and every other check is linear in the number of entries.
     """
+    not_a_zip = "The file is not a zip archive: upload a .zip holding one .csv file."
     declared = _declared_entries(path)
-    if declared is not None:
-        entries, directory_size = declared
-        if entries > MAX_ZIP_ENTRIES or directory_size > MAX_ZIP_ENTRIES * _DIRECTORY_BYTES_PER_ENTRY:
-            shown = f"{entries} entries" if entries > MAX_ZIP_ENTRIES else f"a {directory_size}-byte file list"
-            raise ValidationError(
-                f"The zip archive holds {shown}, more than the {MAX_ZIP_ENTRIES} entries an upload may have: "
-                "upload a .zip holding one .csv file."
-            )
+    if declared is None:
+        raise ValidationError(not_a_zip)
+    entries, directory_size = declared
+    if entries > MAX_ZIP_ENTRIES or directory_size > MAX_ZIP_ENTRIES * _DIRECTORY_BYTES_PER_ENTRY:
+        shown = f"{entries} entries" if entries > MAX_ZIP_ENTRIES else f"a {directory_size}-byte file list"
+        raise ValidationError(
+            f"The zip archive holds {shown}, more than the {MAX_ZIP_ENTRIES} entries an upload may have: "
+            "upload a .zip holding one .csv file."
+        )
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ValidationError("The file is not a zip archive: upload a .zip holding one .csv file.") from exc
+        raise ValidationError(not_a_zip) from exc
     with archive:
         infos = archive.infolist()
+    if len(infos) > MAX_ZIP_ENTRIES:  # the parsed list too, whatever the end record declared
+        raise ValidationError(
+            f"The zip archive holds {len(infos)} entries, more than the {MAX_ZIP_ENTRIES} an upload may have: "
+            "upload a .zip holding one .csv file."
+        )
     names = [info.filename for info in infos]
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:

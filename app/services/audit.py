@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -13,7 +11,7 @@ from flask import g, has_request_context
 from flask_login import current_user
 
 from app import clock
-from app.csv_safe import neutralise
+from app.csv_safe import to_csv
 from app.extensions import db
 from app.models import AuditEntry, User
 
@@ -98,12 +96,7 @@ def _json(value: Any) -> str:
 
 def export_csv(action: str | None = None) -> str:
     """The log (newest first) as CSV text, every cell neutralised for spreadsheets."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in _rows(db.session.scalars(_query(action))):
-        writer.writerow([neutralise(c) for c in row])
-    return out.getvalue()
+    return to_csv(CSV_COLUMNS, _rows(db.session.scalars(_query(action))))
 
 
 def last_entries(action: str, limit: int = 50) -> list[AuditEntry]:

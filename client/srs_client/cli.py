@@ -43,8 +43,17 @@ class LazyConsole:
         return getattr(self.console, name)
 
 
-out = LazyConsole(highlight=False, soft_wrap=True)
-err = LazyConsole(stderr=True, highlight=False)
+# Markup off: team names, file names and messages come from the server, and a `[/]` or `[link=...]` in them
+# must print as written, not crash the command or make links. Styled words go through styled() instead.
+out = LazyConsole(highlight=False, soft_wrap=True, markup=False)
+err = LazyConsole(stderr=True, highlight=False, markup=False)
+
+
+def styled(*parts: str | tuple[str, str]) -> Any:
+    """A rich Text of plain strings and (text, style) pairs: styles without parsing any text as markup."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 def make_table(*columns: str, title: str | None = None) -> Table:
@@ -65,7 +74,7 @@ class SrsGroup(click.Group):
                 message += " Run `srs login` to get a new token."
             if ctx.meta.get("srs_json"):
                 click.echo(json.dumps({"error": exc.code or "client_error", "message": message, "status": exc.status}))
-            err.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False)
+            err.print(styled(("Error:", "bold red"), f" {message}"))
             ctx.exit(1)
 
 
@@ -83,6 +92,23 @@ def json_option(f):
 
 def emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def secure_enough(url: str) -> bool:
+    """Whether credentials may go to url: https, or http to this machine (loopback) only."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = parts.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def connect(url: str, token: str | None = None) -> Api:
@@ -123,10 +149,16 @@ def cli() -> None:
 @click.option("--url", help="Address of the platform, e.g. https://srs.example.org (default: the saved one).")
 @click.option("--username", prompt=True, help="Your username (asked when omitted).")
 @click.option("--password", prompt=True, hide_input=True, help="Your password (asked when omitted; safer).")
+@click.option("--insecure", is_flag=True, help="Allow a plain http:// address other than this machine's.")
 @json_option
-def login(url: str | None, username: str, password: str, as_json: bool) -> None:
+def login(url: str | None, username: str, password: str, insecure: bool, as_json: bool) -> None:
     """Exchange your username and password for a token, saved in your config folder (mode 600)."""
     url = (url or config.load().url).rstrip("/")
+    if not insecure and not secure_enough(url):
+        raise ClientError(
+            f"{url} is plain http: your password and token would cross the network unencrypted. Use the https:// "
+            "address, or pass --insecure if you really mean it."
+        )
     answer = connect(url).login(username, password)
     path = config.save(url, answer["token"], answer.get("expires_at"))
     if as_json:
@@ -179,7 +211,9 @@ def status(as_json: bool) -> None:
         emit(data)
         return
     team = me.get("team_name") or "no team yet (join one on the website)"
-    out.print(f"[bold]{me['username']}[/]{' (admin)' if me.get('is_admin') else ''} at {client.url}, team {team}")
+    out.print(
+        styled((me["username"], "bold"), f"{' (admin)' if me.get('is_admin') else ''} at {client.url}, team {team}")
+    )
     out.print(f"Round {state['round']}, phase {state['phase']}")
     if state.get("next_deadline"):
         out.print(f"Next deadline: {state['next_deadline']}")
@@ -256,7 +290,7 @@ class _Null:
 def show_submission(s: dict) -> None:
     """Print a submission: status, every check and the results."""
     colour = {"succeeded": "green", "failed": "red"}.get(s["status"], "yellow")
-    out.print(f"Submission #{s['id']} ({s['kind']}, round {s.get('round')}): [bold {colour}]{s['status']}[/]")
+    out.print(styled(f"Submission #{s['id']} ({s['kind']}, round {s.get('round')}): ", (s["status"], f"bold {colour}")))
     if s.get("error"):
         out.print(s["error"])
     show_results(s.get("results") or {})
@@ -267,7 +301,7 @@ def show_results(results: dict) -> None:
     if results.get("checks"):
         show_checks(results["checks"])
     if results.get("utility_score") is not None:
-        out.print(f"Utility score: [bold]{results['utility_score']:.4f}[/]")
+        out.print(styled("Utility score: ", (f"{results['utility_score']:.4f}", "bold")))
     if results.get("utility"):
         table = make_table("measure", "value")
         for key, value in results["utility"].items():

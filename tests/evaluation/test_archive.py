@@ -179,6 +179,31 @@ def test_an_end_record_understating_the_entries_is_caught_by_the_directory_size(
         inspect_upload(path, max_member_bytes=LIMIT)
 
 
+def test_a_signature_inside_the_end_record_does_not_hide_the_entry_count(tmp_path, monkeypatch):
+    """The end record's size field written as `PK\x05\x06`: a search for the last signature found that one,
+    could not read a record there and skipped the cap, while zipfile parsed every entry of the real record."""
+    path = many_entries_zip(tmp_path / "crafted.zip", 2_000)
+    data = bytearray(path.read_bytes())
+    end = len(data) - 22
+    data[end + 12 : end + 16] = b"PK\x05\x06"  # the central directory's size
+    path.write_bytes(bytes(data))
+
+    def not_parsed(*args, **kwargs):
+        raise AssertionError("the central directory was parsed")
+
+    monkeypatch.setattr(archive_module.zipfile, "ZipFile", not_parsed)
+    with pytest.raises(ValidationError, match="holds 2000 entries, more than the 100 entries an upload may have"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
+def test_an_end_record_that_cannot_be_read_means_not_a_zip(tmp_path, monkeypatch):
+    path = tmp_path / "broken.zip"
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 100 + b"PK\x05\x06\x00\x00")  # a signature with no record
+    monkeypatch.setattr(archive_module.zipfile, "ZipFile", lambda *a, **k: pytest.fail("zipfile was asked"))
+    with pytest.raises(ValidationError, match="The file is not a zip archive"):
+        inspect_upload(path, max_member_bytes=LIMIT)
+
+
 def test_entries_up_to_the_cap_get_the_usual_answer(tmp_path):
     path = many_entries_zip(tmp_path / "hundred.zip", 100)
     with pytest.raises(ValidationError, match=r"holds 100 files \('traces.csv', 'f0.txt'"):
