@@ -93,6 +93,8 @@ class Config:
     MATCHES_PER_TEAM = _int("MATCHES_PER_TEAM", 3)
     NB_CLASSES = _int("NB_CLASSES", 100)
     NB_TRACES_TO_CLASSIFY = _int("NB_TRACES_TO_CLASSIFY", 300)
+    # /healthz reports storage as degraded below this much free space in UPLOAD_FOLDER (local storage only).
+    STORAGE_MIN_FREE_MB = _int("STORAGE_MIN_FREE_MB", 1024)
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 32)
     MAX_CONTENT_LENGTH = MAX_UPLOAD_MB * 1024 * 1024  # Flask's name, in bytes
     # Zip bombs reach 1000:1; a trace CSV compresses about 5:1, so 20x the upload limit is generous.
@@ -170,6 +172,7 @@ class TestingConfig(Config):
     MAIL_SERVER = None
     SECRET_KEY = "testing-secret-key"
     LEADERBOARD_CACHE_TIME = 0  # each test has its own database; tests of the cache turn it on
+    STORAGE_MIN_FREE_MB = 0  # tests of the free-space check set their own
 
 
 class ProductionConfig(Config):

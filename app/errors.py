@@ -24,6 +24,7 @@ MESSAGES = {
     429: ("too_many_requests", "Too many requests: wait a little and try again."),
     500: ("internal_error", "Something went wrong on our side; it has been logged."),
     503: ("unavailable", "The service is temporarily unavailable: try again in a minute."),
+    507: ("insufficient_storage", "The platform is out of storage space: try again later."),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -21,6 +22,14 @@ _KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class StorageError(Exception):
     """A key that is malformed or names no stored file."""
+
+
+class StorageFull(StorageError):
+    """The file system holding the files (or the scratch folder) has no space left: nothing was kept."""
+
+
+# What the operating system answers when a file system or a quota is full.
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 def validate_key(key: str) -> str:
@@ -73,6 +82,10 @@ class Storage(ABC):
     def check(self) -> None:
         """Raise if the store cannot be used now (for the health check); cheap."""
 
+    def free_bytes(self) -> int | None:
+        """Space left for new files, in bytes; None when the store has no such limit (S3)."""
+        return None
+
 
 class LocalStorage(Storage):
     """Files under one local folder; writes go to a temporary file renamed into place."""
@@ -95,8 +108,10 @@ class LocalStorage(Storage):
             else:
                 shutil.copyfile(source, tmp)
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+                raise StorageFull(f"no space left in {self.root} to store {key!r}") from exc
             raise
         return target.stat().st_size
 
@@ -127,6 +142,10 @@ class LocalStorage(Storage):
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+    def free_bytes(self) -> int | None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(self.root).free
 
     def check(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -44,16 +44,15 @@ def free_port() -> int:
 @contextmanager
 def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
     """The testing app on database_url (tables created), files under tmp_path; the body runs in a twin's context."""
-    app = create_app(
-        "testing",
-        SQLALCHEMY_DATABASE_URI=database_url,
-        UPLOAD_FOLDER=str(tmp_path / "uploads"),
-        TEMPORARY_UPLOAD_FOLDER=str(tmp_path / "tmp"),
-        CELERY_BROKER_URL="memory://",
-        CELERY_ALWAYS_EAGER=True,
-        REDIS_URL=TEST_REDIS_URL,
-        **overrides,
-    )
+    settings = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        "TEMPORARY_UPLOAD_FOLDER": str(tmp_path / "tmp"),
+        "CELERY_BROKER_URL": "memory://",
+        "CELERY_ALWAYS_EAGER": True,
+        "REDIS_URL": TEST_REDIS_URL,
+    }
+    app = create_app("testing", **{**settings, **overrides})
     # Tests touch the database through a twin app's context: a request to `app` then gets an app context of
     # its own, as in production, instead of sharing `g` (and Flask-Login's cached user) across requests.
     limiter.reset()  # counters live in the process's memory: each test starts from zero

@@ -36,6 +36,19 @@ def _storage() -> None:
 CHECKS = {"database": _database, "redis": _redis, "storage": _storage}
 
 
+def storage_low() -> int | None:
+    """Free megabytes of the upload storage when below STORAGE_MIN_FREE_MB (uploads will soon fail), else None."""
+    try:
+        free = get_storage().free_bytes()
+    except OSError as exc:
+        log.warning("free space of the storage unknown: %s", exc)
+        return None
+    if free is None:
+        return None
+    free_mb = free // (1024 * 1024)
+    return free_mb if free_mb < current_app.config["STORAGE_MIN_FREE_MB"] else None
+
+
 def check_health() -> dict[str, bool]:
     """Whether each part answers, by name; a failure is logged with its reason."""
     results = {}

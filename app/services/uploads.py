@@ -15,7 +15,7 @@ from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Submission, SubmissionKind, SubmissionStatus, User
 from app.services import competition, lifecycle, quotas, schedule
-from app.storage import Storage, get_storage, scratch_dir
+from app.storage import NO_SPACE, Storage, StorageFull, get_storage, scratch_dir
 
 
 class UploadRefused(Exception):
@@ -37,15 +37,20 @@ def _receive(upload: FileStorage, tmp_dir: Path) -> tuple[Path, str, int]:
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     path = tmp_dir / "upload.zip"
     digest, size = hashlib.sha256(), 0
-    with path.open("wb") as out:
-        while chunk := upload.stream.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                raise UploadRefused(
-                    413, "too_large", f"The file is larger than {limit // (1024 * 1024)} MB: compress or trim it."
-                )
-            digest.update(chunk)
-            out.write(chunk)
+    try:
+        with path.open("wb") as out:
+            while chunk := upload.stream.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise UploadRefused(
+                        413, "too_large", f"The file is larger than {limit // (1024 * 1024)} MB: compress or trim it."
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise StorageFull(f"no space left in the scratch folder {tmp_dir.parent} to receive an upload") from exc
+        raise
     if size == 0:
         raise UploadRefused(422, "empty_file", "The file is empty: choose a .zip holding one .csv file.")
     return path, digest.hexdigest(), size
@@ -77,8 +82,8 @@ def check_may_upload(kind: SubmissionKind, user: User) -> None:
 def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | None) -> Submission:
     """Check and store an upload, record it as queued, commit, and enqueue its evaluation.
 
-    Raises UploadRefused (409 phase closed, 403 no team, 429 quota used, 422 not a usable zip, 413 too large)
-    before anything is recorded or stored.
+    Raises UploadRefused (409 phase closed, 403 no team, 429 quota used, 422 not a usable zip, 413 too large,
+    507 no space left to keep it) with nothing recorded or stored.
     """
     check_may_upload(kind, user)
     quotas.check_quota(kind, user)  # early, before reading the file; not in check_may_upload: downloads stay open
@@ -93,6 +98,15 @@ def create_submission(kind: SubmissionKind, user: User, upload: FileStorage | No
             except ValidationError as exc:
                 raise UploadRefused(422, "invalid_file", exc.message) from exc
             submission = _record(kind, user, upload, sha256, size, path, storage)
+    except StorageFull as exc:
+        # Logged as an error: mailed to ADMIN where a mail server is set (see app.configure_logging).
+        current_app.logger.error("upload refused, the platform is out of space: %s", exc)
+        raise UploadRefused(
+            507,
+            "insufficient_storage",
+            "The platform is out of storage space, so your upload was not kept. The staff have been told: "
+            "try again later.",
+        ) from exc
     finally:
         upload.close()
     lifecycle.enqueue(submission)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import re
+import zipfile
+from contextlib import contextmanager
 from datetime import datetime
 
+from app import storage as storage_module
 from app.models import Phase, SubmissionKind
 from app.routes.api.openapi import OPERATIONS, api_rules, build_spec, openapi_path
 from app.services import competition, schedule
@@ -54,6 +58,27 @@ def test_a_new_undescribed_route_breaks_the_document(app):
         assert "/api/v1/secret" in str(exc)
     else:
         raise AssertionError("an undescribed route went unnoticed")
+
+
+@contextmanager
+def _no_space_left():
+    """The upload folder's file system answers as a full one does (tests/web/test_disk_full.py fills a real one)."""
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    saved, storage_module.shutil.move = storage_module.shutil.move, full
+    try:
+        yield
+    finally:
+        storage_module.shutil.move = saved
+
+
+def _small_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("x.csv", "a,b\n1,2\n")
+    return out.getvalue()
 
 
 def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
@@ -131,6 +156,8 @@ def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
             upload(key, url, h_alice, data=b"x" * 5000)  # 413
         finally:
             app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+        with _no_space_left():
+            upload(key, url, h_alice, data=_small_zip())  # 507
         quota = "DEFENCE_UPLOADS_PER_DAY" if kind == "api.post_defence" else "ATTACK_UPLOADS_PER_DAY"
         kind_of = SubmissionKind.DEFENCE if kind == "api.post_defence" else SubmissionKind.ATTACK
         factories.make_submission(alice.team, alice, kind=kind_of)

@@ -27,6 +27,7 @@ ERROR_TEXT = {
     413: "The file is larger than MAX_UPLOAD_MB.",
     422: "The file failed its checks before queueing (not a zip holding one CSV, empty, unsafe).",
     429: "Too many attempts: wait and try again.",
+    507: "The platform is out of storage space: nothing was kept; try again later (the staff are told).",
 }
 
 
@@ -312,7 +313,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
     }
 
 
-UPLOAD_ERRORS = (400, 401, 403, 409, 413, 422, 429)  # 429: the team used its daily quota (Retry-After)
+UPLOAD_ERRORS = (400, 401, 403, 409, 413, 422, 429, 507)  # 429: the team used its daily quota (Retry-After)
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("api.create_token", "post"): Operation(
         "Get a token for your username and password (HTTP Basic)",
