@@ -95,6 +95,7 @@ class Config:
     NB_TRACES_TO_CLASSIFY = _int("NB_TRACES_TO_CLASSIFY", 300)
     # /healthz reports storage as degraded below this much free space in UPLOAD_FOLDER (local storage only).
     STORAGE_MIN_FREE_MB = _int("STORAGE_MIN_FREE_MB", 1024)
+    PRODUCTION = False  # set by ProductionConfig: refuses demo accounts (flask populate-test-users)
     MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 32)
     MAX_CONTENT_LENGTH = MAX_UPLOAD_MB * 1024 * 1024  # Flask's name, in bytes
     # Zip bombs reach 1000:1; a trace CSV compresses about 5:1, so 20x the upload limit is generous.
@@ -178,6 +179,7 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     """Production needs SECRET_KEY set, and not to a public value (checked in create_app); secure cookies."""
 
+    PRODUCTION = True
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
 

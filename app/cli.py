@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 
 from app.services import (
     accounts,
@@ -74,8 +74,16 @@ def move_student(username: str, team: str, create: bool) -> None:
 
 @click.command("populate-test-users")
 def populate_test_users() -> None:
-    """Recreate the demo teams (alice … john) and admin `admin`, all with password `admin`."""
+    """Recreate the demo teams (alice … john) and admin `admin`, all with password `admin` (not in production)."""
+    if current_app.config["PRODUCTION"]:
+        raise click.ClickException(
+            "populate-test-users resets `admin` and the demo accounts to the password `admin`: it is refused in the "
+            "production config. Create staff accounts with `flask create-admin` instead."
+        )
     users = accounts.populate_test_users()
+    audit.record_now(
+        audit.CLI, "populate-test-users", None, {"users": len(users)}, note="demo accounts, password admin"
+    )
     click.echo(f"{len(users)} demo users ready (password 'admin').")
 
 
@@ -247,7 +255,7 @@ def queue_baselines(retry_failed: bool) -> None:
 def close_round(number: int) -> None:
     """Close round NUMBER: publish its final scores (private subset) and mail them to its teams."""
     try:
-        rounds.close_round(number)
+        rounds.close_round(number, actor=audit.CLI)
     except (rounds.NoSuchRound, rounds.RoundConflict) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Round {number} is closed: its final scores (on the private subset) are published.")

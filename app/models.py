@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from typing import Any
@@ -178,13 +180,30 @@ class User(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    @property
+    def session_generation(self) -> str:
+        """Changes whenever the password does: part of the id kept in sessions and remember-me cookies."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def get_id(self) -> str:
+        """The id Flask-Login stores in the session and the remember-me cookie: "<id>:<session generation>", so
+        that a password change or reset ends every session and cookie made with the old password."""
+        return f"{self.id}:{self.session_generation}"
+
     def __repr__(self) -> str:
         return f"<User {self.username}>"
 
 
 @login.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def load_user(session_id: str) -> User | None:
+    """The user of a session or remember-me cookie, while its password is the one it was made with."""
+    user_id, _, generation = session_id.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not hmac.compare_digest(generation, user.session_generation):
+        return None
+    return user
 
 
 class ApiToken(db.Model):

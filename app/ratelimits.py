@@ -1,4 +1,5 @@
-"""Login limits shared by the login page and the API's token endpoint: one budget per account and per address."""
+"""Login limits shared by the login page and the API's token endpoint: one budget of failed attempts per account
+and one per address."""
 
 from __future__ import annotations
 
@@ -23,12 +24,24 @@ def login_account_key() -> str:
     return "login-account:" + (username or "").strip().casefold()
 
 
+def failed(response) -> bool:
+    """Whether a login attempt failed: only failures spend a budget, so a lecture hall behind one address (a
+    campus NAT) logging in at once is let through, while guessing is still slowed down. A login that succeeds
+    answers a redirect (the page, 302) or a new token (the API, 201); a failed one re-shows the form (200) or
+    answers 401."""
+    return response.status_code not in (201, 302)
+
+
 per_account = limiter.shared_limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
     scope="login-account",
     key_func=login_account_key,
     methods=["POST"],
+    deduct_when=failed,
 )
 per_address = limiter.shared_limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], scope="login-address", methods=["POST"]
+    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
+    scope="login-address",
+    methods=["POST"],
+    deduct_when=failed,
 )

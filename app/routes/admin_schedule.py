@@ -121,8 +121,10 @@ def audit_index():
 def audit_csv():
     """The audit log as CSV (spreadsheet-safe)."""
     action = (request.args.get("action") or "").strip()[:64] or None
+    body = audit.export_csv(action)  # read before this download is itself recorded
+    audit.record_now(None, "download-audit-log", None, {"action": action})
     return Response(
-        audit.export_csv(action),
+        body,
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=srs-audit-log.csv"},
     )

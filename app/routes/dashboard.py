@@ -11,6 +11,7 @@ from app.forms import ConfirmForm, ReferenceForm, RerunFailedForm, RescoreForm
 from app.models import Submission, User
 from app.routes.access import staff_required
 from app.services import (
+    audit,
     baseline,
     competition,
     dashboard,
@@ -145,6 +146,7 @@ def submission_file(submission_id: int, which: str):
     if found is None:
         abort(404, "There is no such file for this submission.")
     handle, name = found
+    audit.record_now(None, "download-file", None, {"submission": submission_id, "file": which}, target=name)
     return send_file(handle, mimetype="application/zip", as_attachment=True, download_name=name)
 
 
@@ -183,6 +185,7 @@ def export_csv(name: str):
         table = exports.export(name, request.args.get("round", type=int))
     except exports.ExportError as exc:
         abort(exc.status, exc.message)
+    audit.record_now(None, "download-export", None, {"export": table.filename, "rows": len(table.rows)})
     return Response(
         table.as_csv(),
         mimetype="text/csv",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
@@ -79,11 +79,18 @@ def reset(token: str):
         return render_template("password/invalid.html", message=str(exc)), 400
     form = ResetPasswordForm()
     if form.validate_on_submit():
+        # Who this browser is, read before the change: afterwards its session no longer matches the password.
+        this_browser = current_user.get_id() if current_user.is_authenticated else None
         try:
-            password_reset.reset_password(token, form.password.data)
+            changed = password_reset.reset_password(token, form.password.data)
         except password_reset.ResetTokenError as exc:
             return render_template("password/invalid.html", message=str(exc)), 400
-        flash("Your password was changed: log in with it.", "success")
+        if this_browser is not None and this_browser.split(":")[0] == str(changed.id):
+            # The browser making the change stays in; every other session and remember-me cookie has ended.
+            login_user(changed)
+            flash("Your password was changed; every other session of yours has been signed out.", "success")
+            return redirect(url_for("main.index"))
+        flash("Your password was changed: log in with it. Every session of yours has been signed out.", "success")
         return redirect(url_for("auth.login"))
     status = 422 if form.errors else 200
     return render_template("password/reset.html", form=form, user=user, logged_in=current_user.is_authenticated), status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -12,9 +13,11 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from app.extensions import db
 from app.models import ApiToken, User
 from app.services import audit, mail
+from app.services.queue import send_task
 
 log = logging.getLogger(__name__)
 SALT = "srs-password-reset"
+RESET_TASK = "srs.send_reset_link"
 
 
 class ResetTokenError(Exception):
@@ -55,8 +58,9 @@ def find_by_email(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower()))
 
 
-def send_reset_link(user: User, requested_by: User | None = None) -> None:
-    """Mail user a reset link. A staff action when requested_by is set: the audit log records it once it exists."""
+def send_reset_link(user: User, requested_by: User | None = None, deliver_now: bool = False) -> None:
+    """Mail user a reset link (from this process with deliver_now, else through the mail task). A staff action
+    when requested_by is set: the audit log records it once it exists."""
     token = make_token(user)
     minutes = current_app.config["PASSWORD_RESET_MINUTES"]
     # Links must point at the public site, whichever process (or proxy) builds them.
@@ -64,18 +68,38 @@ def send_reset_link(user: User, requested_by: User | None = None) -> None:
     context = {"user": user, "link": link, "minutes": minutes, "by_staff": requested_by is not None}
     text = render_template("password/email_reset.txt", **context)
     html = render_template("password/email_reset.html", **context)
-    mail.queue_mail("[SRS] Reset your password", [user.email], text, html)
+    if deliver_now:
+        mail.deliver("[SRS] Reset your password", [user.email], text, html)
+    else:
+        mail.queue_mail("[SRS] Reset your password", [user.email], text, html)
     if requested_by is not None:
         audit.record_now(requested_by, "password-reset-link", None, {"sent_to": user.username}, target=user.username)
 
 
 def request_reset(email: str) -> None:
-    """Send a link if an account has this address; say nothing either way (the page never tells)."""
+    """Hand the request to a worker, whether or not an account has this address: the request does the same work
+    and takes the same time either way (the page never tells). The worker looks the address up and mails a link
+    if it belongs to an account (send_link_for). When the broker is down, a background thread does it."""
+    try:
+        send_task(RESET_TASK, [email])
+    except Exception as exc:
+        log.warning("could not enqueue a password reset, handling it in the background: %s", exc)
+        app = current_app._get_current_object()
+
+        def handle() -> None:
+            with app.app_context():
+                send_link_for(email, deliver_now=True)
+
+        threading.Thread(target=handle, name="password-reset", daemon=True).start()
+
+
+def send_link_for(email: str, deliver_now: bool = False) -> None:
+    """Mail a reset link if an account has this address (the worker's half of request_reset)."""
     user = find_by_email(email)
     if user is None:
         log.info("password reset asked for an unknown address")
         return
-    send_reset_link(user)
+    send_reset_link(user, deliver_now=deliver_now)
 
 
 def reset_password(token: str, new_password: str) -> User:

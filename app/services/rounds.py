@@ -114,9 +114,9 @@ def _end_round(number: int) -> bool:
     )
 
 
-def close_round(number: int) -> Round:
+def close_round(number: int, actor=None) -> Round:
     """End round `number` now: its final scores (on the private subset) are published (pages, API, leaderboard) and
-    mailed to its teams.
+    mailed to its teams; the audit log records who did it (actor: default the request's user).
 
     Raises NoSuchRound when it was never generated, RoundConflict when it is already closed.
     """
@@ -126,6 +126,13 @@ def close_round(number: int) -> Round:
     if not _end_round(number):
         db.session.rollback()
         raise RoundConflict(f"Round {number} is already closed: its final scores are published.")
+    audit.record(
+        actor,
+        "close-round",
+        {"round": number, "open": True},
+        {"round": number, "open": False},
+        target=f"round {number}",
+    )
     db.session.commit()
     db.session.refresh(found)
     clear_leaderboard()

@@ -2,12 +2,17 @@
 
 from celery import shared_task
 
-from app.services import competition, mail, maintenance
+from app.services import competition, mail, maintenance, password_reset
 
 
 @shared_task(name="srs.send_mail", autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
 def send_mail(subject: str, recipients: list[str], text_body: str, html_body: str | None = None) -> None:
     mail.deliver(subject, recipients, text_body, html_body)
+
+
+@shared_task(name=password_reset.RESET_TASK, autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
+def send_reset_link(email: str) -> None:
+    password_reset.send_link_for(email, deliver_now=True)
 
 
 @shared_task(name="srs.sweep_submissions")

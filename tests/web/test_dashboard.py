@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from app import clock
 from app.extensions import db
 from app.models import SubmissionKind, SubmissionStatus, Team
-from app.services import dashboard, password_reset
+from app.services import audit, dashboard, password_reset
 from tests.factories import make_attack, make_defence, make_round, make_submission, make_team, make_user
 
 PAGES = ["/admin/", "/admin/submissions/", "/admin/submissions/1", "/admin/submissions/1/files/upload"]
@@ -255,6 +255,8 @@ def test_staff_download_uploads_and_every_generated_set(client, auth, admin, ali
         assert response.status_code == 200
         assert response.data == content
         assert "attachment" in response.headers["Content-Disposition"]
+    downloads = audit.last_entries("download-file")  # staff downloads (hidden labels included) leave a trace
+    assert {e.after["file"] for e in downloads} == set(files) and {e.actor_name for e in downloads} == {"admin"}
 
 
 def test_students_cannot_download_even_their_own_through_the_dashboard(client, auth, alice, tmp_path):

@@ -33,9 +33,16 @@ def csrf(client, path: str) -> str:
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Mails queued by the password-reset service: (subject, recipients, text)."""
+    """Mails of the password-reset service: (subject, recipients, text). The request hands the address to a
+    worker (tests/integration/test_password_reset_mail.py runs the real one); here its half runs at once."""
     outbox = []
-    monkeypatch.setattr(password_reset.mail, "queue_mail", lambda s, r, t, h=None: outbox.append((s, r, t)))
+
+    def record(subject, recipients, text, html=None):
+        outbox.append((subject, recipients, text))
+
+    monkeypatch.setattr(password_reset.mail, "queue_mail", record)
+    monkeypatch.setattr(password_reset.mail, "deliver", record)
+    monkeypatch.setattr(password_reset, "send_task", lambda name, args: password_reset.send_link_for(*args, True))
     return outbox
 
 
@@ -161,10 +168,9 @@ def test_reset_revokes_api_tokens(client, alice, sent):
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
 
 
-def test_requests_are_limited_per_email_address(make_app, monkeypatch):
+def test_requests_are_limited_per_email_address(make_app, sent):
     app = make_app(PASSWORD_RESET_LIMIT_PER_EMAIL="2 per hour", RATELIMIT_STORAGE_URI="memory://")
-    outbox = []
-    monkeypatch.setattr(password_reset.mail, "queue_mail", lambda s, r, t, h=None: outbox.append(r))
+    outbox = sent
     make_user("alice", team="al-bo")
     make_user("bob", team="al-bo")
     client = app.test_client()
@@ -185,19 +191,76 @@ def test_requests_are_limited_per_client_address(make_app, monkeypatch):
     assert statuses == [302, 302, 302, 429]
 
 
-def test_forms_need_csrf(make_app, monkeypatch):
+def test_forms_need_csrf(make_app, sent):
     app = make_app(WTF_CSRF_ENABLED=True)
-    outbox = []
-    monkeypatch.setattr(password_reset.mail, "queue_mail", lambda s, r, t, h=None: outbox.append(t))
+    outbox = [text for _, _, text in sent]
     user = make_user("alice", team="al-bo")
     client = app.test_client()
     assert client.post("/forgot-password", data={"email": "alice@example.org"}).status_code == 400
     assert outbox == []
     token = csrf(client, "/forgot-password")
     assert client.post("/forgot-password", data={"email": "alice@example.org", "csrf_token": token}).status_code == 302
-    path = link_path(outbox[0])
+    path = link_path(sent[0][2])
     data = {"password": "brand-new-pw", "password2": "brand-new-pw"}
     assert client.post(path, data=data).status_code == 400
     assert client.post(path, data=data | {"csrf_token": csrf(client, path)}).status_code == 302
     db.session.expire_all()
     assert db.session.get(User, user.id).check_password("brand-new-pw")
+
+
+def test_known_and_unknown_addresses_cost_the_request_the_same_work(client, alice, monkeypatch):
+    """The request only hands the address to a worker: no lookup, no mail from the web process, either way."""
+    handed, inline = [], []
+    monkeypatch.setattr(password_reset, "send_task", lambda name, args: handed.append((name, args)))
+    monkeypatch.setattr(password_reset, "find_by_email", lambda email: inline.append(email))
+    for email in ("alice@example.org", "nobody@example.org"):
+        assert client.post("/forgot-password", data={"email": email}).status_code == 302
+    assert handed == [
+        (password_reset.RESET_TASK, ["alice@example.org"]),
+        (password_reset.RESET_TASK, ["nobody@example.org"]),
+    ]
+    assert inline == []
+
+
+def test_with_the_broker_down_the_answer_does_not_wait_for_the_mail(client, alice, monkeypatch):
+    """Before, the mail was sent inline when the broker was down: a known address took much longer to answer."""
+    delivered = []
+
+    def broker_down(name, args):
+        raise ConnectionError("broker down")
+
+    def slow_delivery(subject, recipients, text, html=None):
+        time.sleep(1.0)
+        delivered.append(recipients)
+
+    monkeypatch.setattr(password_reset, "send_task", broker_down)
+    monkeypatch.setattr(password_reset.mail, "deliver", slow_delivery)
+    timings = {}
+    for email in ("alice@example.org", "nobody@example.org"):
+        start = time.perf_counter()
+        assert client.post("/forgot-password", data={"email": email}).status_code == 302
+        timings[email] = time.perf_counter() - start
+    assert max(timings.values()) < 0.9  # neither answer waited for the 1 s delivery
+    deadline = time.monotonic() + 10
+    while not delivered and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert delivered == [["alice@example.org"]]  # the known address still got its link, in the background
+
+
+def test_a_reset_ends_every_other_session_and_remember_me_cookie(app, alice, sent):
+    other = app.test_client()  # a browser left logged in, with "remember me"
+    other.post("/login", data={"username": "alice", "password": "secret-pw", "remember_me": "y"})
+    assert other.get("/index").status_code == 200
+    remembered = other.get_cookie("remember_token")
+    assert remembered is not None
+    here = app.test_client()  # the browser making the change is logged in too, and stays so
+    here.post("/login", data={"username": "alice", "password": "secret-pw"})
+    here.post("/forgot-password", data={"email": "alice@example.org"})
+    changed = here.post(link_path(sent[0][2]), data={"password": "brand-new-pw", "password2": "brand-new-pw"})
+    assert changed.status_code == 302 and changed.headers["Location"].endswith("/index")
+    assert here.get("/index").status_code == 200
+    gone = other.get("/index")
+    assert gone.status_code == 302 and "/login" in gone.headers["Location"]
+    cookie_only = app.test_client()  # the old remember-me cookie alone no longer logs anyone in
+    cookie_only.set_cookie("remember_token", remembered.value)
+    assert cookie_only.get("/index").status_code == 302

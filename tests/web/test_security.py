@@ -66,14 +66,14 @@ def test_forged_session_with_the_public_default_key_opens_no_admin_page(make_dev
     """Finding: the development config accepted the public default key; a forged cookie opened /set_phase/."""
     app = make_dev_app()
     with app.app_context():  # not around the requests: each request gets its own context, as in production
-        admin_id = make_user("admin", admin=True).id
+        admin_id = make_user("admin", admin=True).get_id()
     client = app.test_client()
-    client.set_cookie("session", forge_session(DEFAULT_SECRET_KEY, {"_user_id": str(admin_id)}))
+    client.set_cookie("session", forge_session(DEFAULT_SECRET_KEY, {"_user_id": admin_id}))
     response = client.get("/set_phase/")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     # The forgery itself is sound: signed with the key the app really uses, the same cookie gets in.
     insider = app.test_client()
-    insider.set_cookie("session", forge_session(app.secret_key, {"_user_id": str(admin_id)}))
+    insider.set_cookie("session", forge_session(app.secret_key, {"_user_id": admin_id}))
     assert insider.get("/set_phase/").status_code == 200
 
 

@@ -7,7 +7,7 @@ from flask import abort, g, jsonify
 from app.routes.api import bp
 from app.routes.api.auth import admin_token_required
 from app.routes.params import query_int
-from app.services import exports
+from app.services import audit, exports
 
 
 @bp.get("/admin/exports/<name>")
@@ -20,4 +20,5 @@ def get_export(name: str):
         table = exports.export(name, query_int("round"))
     except exports.ExportError as exc:
         abort(exc.status, exc.message)
+    audit.record_now(None, "download-export", None, {"export": table.filename, "rows": len(table.rows), "api": True})
     return jsonify(name=table.name, columns=table.columns, rows=table.as_dicts())
