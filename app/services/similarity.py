@@ -245,6 +245,8 @@ def _defence_pairs(defence_ids: list[int], teams: dict[int, str], skipped: list[
                 b.team_id,
                 teams,
                 result,
+                target_id=None,
+                target=None,
                 submission_a=a.submission_id,
                 submission_b=b.submission_id,
             )
