@@ -76,8 +76,8 @@ class DefenceSimilarity:
     identical_file: bool
     nb_captures_a: int
     nb_captures_b: int
-    shared_traces: int  # captures of the smaller defence whose size sequence appears in the other one
-    shared_share: float | None  # shared_traces / the smaller defence's number of captures
+    shared_traces: int | None  # captures of the smaller defence whose size sequence appears in the other one
+    shared_share: float | None  # shared_traces / the smaller defence's number of captures (None: not read)
     thresholds: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -169,18 +169,28 @@ def size_sequence_hashes(capture_keys: np.ndarray, sizes: np.ndarray) -> np.ndar
 
 
 def compare_defences(
-    hashes_a: np.ndarray, hashes_b: np.ndarray, *, sha256_a: str | None = None, sha256_b: str | None = None
+    hashes_a: np.ndarray | None,
+    hashes_b: np.ndarray | None,
+    *,
+    sha256_a: str | None = None,
+    sha256_b: str | None = None,
 ) -> DefenceSimilarity:
-    """Compare two defences by their uploads' SHA-256 and their captures' size-sequence hashes."""
-    hashes_a, hashes_b = np.asarray(hashes_a, dtype=np.uint64), np.asarray(hashes_b, dtype=np.uint64)
+    """Compare two defences by their uploads' SHA-256 and their captures' size-sequence hashes (None when a
+    defence's traces could not be read: only the SHA-256 are compared)."""
     identical = bool(sha256_a and sha256_a == sha256_b)
-    small, large = (hashes_a, hashes_b) if len(hashes_a) <= len(hashes_b) else (hashes_b, hashes_a)
-    shared = int(np.isin(small, large).sum())
-    share = shared / len(small) if len(small) else None
-    found = DefenceSimilarity(identical, len(hashes_a), len(hashes_b), shared, share)
+    if hashes_a is None or hashes_b is None:
+        sizes = [0 if h is None else len(h) for h in (hashes_a, hashes_b)]
+        found = DefenceSimilarity(identical, *sizes, None, None)
+    else:
+        hashes_a, hashes_b = np.asarray(hashes_a, dtype=np.uint64), np.asarray(hashes_b, dtype=np.uint64)
+        small, large = (hashes_a, hashes_b) if len(hashes_a) <= len(hashes_b) else (hashes_b, hashes_a)
+        shared = int(np.isin(small, large).sum())
+        found = DefenceSimilarity(
+            identical, len(hashes_a), len(hashes_b), shared, shared / len(small) if len(small) else None
+        )
     if identical:
         found.thresholds.append(IDENTICAL_FILE)
-    if share is not None and share >= SHARED_TRACES_THRESHOLD:
+    if found.shared_share is not None and found.shared_share >= SHARED_TRACES_THRESHOLD:
         found.thresholds.append(SHARED_TRACES)
     return found
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import time
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,9 @@ EXAMPLE_SCRIPT_NOTE = (
     "alike here without having copied each other: read the evidence and judge. Nothing on this page changes a score."
 )
 HASHES_PREFIX = "similarity/defence_sizes"
+# Reading a defence's traces takes about a second (1.5 M packets); a view reads those not read before for at most
+# this long, so the first view of a large round stays short; later views find them stored.
+DEFENCE_READ_BUDGET_SECONDS = 20
 
 
 class NoSuchRound(LookupError):
@@ -224,8 +228,16 @@ def _read_verification(key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _defence_pairs(defence_ids: list[int], teams: dict[int, str], skipped: list[str]) -> list[dict[str, Any]]:
     """Pairs of the defences in play (of different teams) with the same upload or shared traces."""
     defences = list(db.session.scalars(sa.select(Defence).where(Defence.id.in_(defence_ids)).order_by(Defence.id)))
-    hashes = {}
+    hashes: dict[int, np.ndarray] = {}
+    started = time.monotonic()
     for d in defences:
+        if time.monotonic() - started > DEFENCE_READ_BUDGET_SECONDS and not _hashed(d):
+            skipped.append(
+                f"{teams.get(d.team_id)}'s defence: its traces are not read yet (a view reads traces for at most "
+                f"{DEFENCE_READ_BUDGET_SECONDS} s and keeps what it read): reload in a moment. Identical uploads "
+                "are compared anyway."
+            )
+            continue
         try:
             hashes[d.id] = defence_hashes(d)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, pa.ArrowException) as exc:
@@ -233,11 +245,13 @@ def _defence_pairs(defence_ids: list[int], teams: dict[int, str], skipped: list[
             skipped.append(f"{teams.get(d.team_id)}'s defence: its traces are unreadable ({exc})")
     pairs = []
     for a, b in itertools.combinations(defences, 2):
-        if a.team_id == b.team_id or a.id not in hashes or b.id not in hashes:
+        if a.team_id == b.team_id:
             continue
         result = similarity.compare_defences(
-            hashes[a.id], hashes[b.id], sha256_a=a.submission.sha256, sha256_b=b.submission.sha256
+            hashes.get(a.id), hashes.get(b.id), sha256_a=a.submission.sha256, sha256_b=b.submission.sha256
         )
+        if result.shared_traces is None and not result.identical_file:
+            continue
         pairs.append(
             _entry(
                 "defence",
@@ -254,10 +268,19 @@ def _defence_pairs(defence_ids: list[int], teams: dict[int, str], skipped: list[
     return pairs
 
 
+def _hashes_key(defence: Defence) -> str:
+    return f"{HASHES_PREFIX}/defence_{defence.id}.npy"
+
+
+def _hashed(defence: Defence) -> bool:
+    return get_storage().exists(_hashes_key(defence))
+
+
 def defence_hashes(defence: Defence) -> np.ndarray:
-    """The size-sequence hashes of every capture of a defence (train and test pool), computed once and stored."""
+    """The size-sequence hashes of every capture of a defence (train and test pool), computed once and stored
+    (about a second for the course sample's 1.5 M packets)."""
     storage = get_storage()
-    key = f"{HASHES_PREFIX}/defence_{defence.id}.npy"
+    key = _hashes_key(defence)
     if storage.exists(key):
         with storage.open(key) as stream:
             return np.load(io.BytesIO(stream.read()), allow_pickle=False)

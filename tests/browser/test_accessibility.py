@@ -75,6 +75,8 @@ STAFF = [  # admin
     ("dashboard rescore", "/admin/rescore/", 200),
     ("dashboard reference", "/admin/reference", 200),
     ("dashboard exports", "/admin/exports/", 200),
+    ("dashboard similarity", "/admin/similarity/?round=1", 200),
+    ("dashboard similarity every pair", "/admin/similarity/?round=1&all=1", 200),
     ("timeline", "/admin/schedule", 200),
     ("timeline edit", "/admin/schedule/{action}/edit", 200),
     ("audit log", "/admin/audit", 200),
@@ -93,6 +95,7 @@ BEFORE_ROUND_1 = [
     ("staff", "dashboard teams", "/admin/", 200),
     ("staff", "dashboard submissions", "/admin/submissions/", 200),
     ("staff", "dashboard rescore", "/admin/rescore/", 200),
+    ("staff", "dashboard similarity", "/admin/similarity/", 200),
     ("staff", "timeline", "/admin/schedule", 200),
 ]
 # ... and of one between phases: phase None, registration closed (409: the upload pages say it is closed).

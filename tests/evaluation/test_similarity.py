@@ -159,3 +159,9 @@ def test_size_sequence_hashes_see_order_and_length():
     assert len(set(hashes.tolist())) == 3
     again = sim.size_sequence_hashes(np.array([7, 7]), np.array([100, -200]))
     assert again[0] in hashes
+
+
+def test_identical_uploads_are_flagged_even_when_their_traces_were_not_read():
+    found = sim.compare_defences(None, np.arange(5, dtype=np.uint64), sha256_a="c" * 64, sha256_b="c" * 64)
+    assert found.thresholds == [sim.IDENTICAL_FILE] and found.shared_traces is None
+    assert sim.compare_defences(None, None, sha256_a="c" * 64, sha256_b="d" * 64).thresholds == []

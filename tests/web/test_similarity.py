@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from app.evaluation.attack import proba_columns
 from app.extensions import db
 from app.models import Submission, SubmissionStatus
-from app.services import attacks, defences
+from app.services import attacks, defences, similarity
 from tests import factories
 from tests.evaluation.test_defence import capture_rows
 from tests.web.test_round_sets import SMALL, _defence_zip, _generate, _labels, _teams
@@ -154,3 +154,15 @@ def test_the_csv_export_lists_the_pairs(planted):
     assert rows[1]["thresholds"].startswith("same_top_guesses") or "correlated_probabilities" in rows[1]["thresholds"]
     everything = list(csv.DictReader(io.StringIO(client.get("/admin/exports/similarity.csv").get_data(as_text=True))))
     assert everything == rows
+
+
+def test_a_view_reads_traces_within_its_budget_and_still_compares_uploads(planted, monkeypatch):
+    monkeypatch.setattr(similarity, "DEFENCE_READ_BUDGET_SECONDS", -1)  # nothing read before: none is read now
+    body = planted["client"].get("/api/v1/admin/similarity?round=1", headers=planted["admin"]).get_json()
+    shared = [p for p in body["pairs"] if p["kind"] == "defence"]
+    assert len(shared) == 1 and shared[0]["thresholds"] == ["identical_file"]
+    assert shared[0]["figures"]["shared_traces"] is None
+    assert len(body["skipped"]) == 3 and all("reload in a moment" in line for line in body["skipped"])
+    planted["client"].post("/login", data={"username": "admin", "password": "secret-pw"})
+    page = planted["client"].get("/admin/similarity/?round=1").get_data(as_text=True)
+    assert "not read yet" in page and "reload in a moment" in page
