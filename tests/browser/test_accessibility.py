@@ -95,7 +95,6 @@ BEFORE_ROUND_1 = [
     ("staff", "dashboard teams", "/admin/", 200),
     ("staff", "dashboard submissions", "/admin/submissions/", 200),
     ("staff", "dashboard rescore", "/admin/rescore/", 200),
-    ("staff", "dashboard similarity", "/admin/similarity/", 200),
     ("staff", "timeline", "/admin/schedule", 200),
 ]
 # ... and of one between phases: phase None, registration closed (409: the upload pages say it is closed).

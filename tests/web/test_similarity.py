@@ -166,3 +166,11 @@ def test_a_view_reads_traces_within_its_budget_and_still_compares_uploads(plante
     planted["client"].post("/login", data={"username": "admin", "password": "secret-pw"})
     page = planted["client"].get("/admin/similarity/?round=1").get_data(as_text=True)
     assert "not read yet" in page and "reload in a moment" in page
+
+
+def test_before_round_1_the_tab_says_there_is_nothing_to_compare(client, auth, admin):
+    auth.login("admin")
+    page = client.get("/admin/similarity/")
+    assert page.status_code == 200 and "No round was generated yet" in page.get_data(as_text=True)
+    missing = client.get("/api/v1/admin/similarity", headers=factories.api_token(admin))
+    assert missing.status_code == 404 and "no round has been generated yet" in missing.get_json()["message"]
