@@ -1,5 +1,5 @@
-"""The staff dashboard under /admin/: teams, submissions, stored files, re-runs, rescoring, CSV exports, password
-resets."""
+"""The staff dashboard under /admin/: teams, submissions, stored files, re-runs, rescoring, similar uploads, CSV
+exports, password resets."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from app.services import (
     rescore,
     round_sets,
     scores,
+    similarity,
 )
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
@@ -170,6 +171,29 @@ def reference():
     return render_template("dashboard/reference.html", form=form, **dashboard.reference_page()), status
 
 
+@bp.route("/similarity/")
+@staff_required
+def similarity_page():
+    """Pairs of uploads of a round that look copied, most suspicious first (`all=1`: every pair compared)."""
+    current = competition.get_state().current_round
+    number = request.args.get("round", type=int)
+    everything = request.args.get("all") == "1"
+    view, problem = None, None
+    if current:
+        try:
+            view = similarity.round_similarity(number, everything=everything)
+        except similarity.NoSuchRound as exc:
+            problem = str(exc)
+    return render_template(
+        "dashboard/similarity.html",
+        view=view,
+        problem=problem,
+        rounds=list(range(1, current + 1)),
+        everything=everything,
+        note=similarity.EXAMPLE_SCRIPT_NOTE,
+    ), (404 if problem else 200)
+
+
 @bp.route("/exports/")
 @staff_required
 def exports_page():
@@ -180,7 +204,7 @@ def exports_page():
 @bp.route("/exports/<name>.csv")
 @staff_required
 def export_csv(name: str):
-    """One export as CSV: `leaderboard`, `submissions` or `matches`, `?round=N` for one round."""
+    """One export as CSV: `leaderboard`, `submissions`, `matches` or `similarity`, `?round=N` for one round."""
     try:
         table = exports.export(name, request.args.get("round", type=int))
     except exports.ExportError as exc:

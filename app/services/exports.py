@@ -1,4 +1,5 @@
-"""Staff exports (grading sheet, submissions, matches) as tables, for CSV downloads, `flask export` and the API."""
+"""Staff exports (grading sheet, submissions, matches, similar uploads) as tables, for CSV downloads, `flask export`
+and the API."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from sqlalchemy.orm import joinedload
 
 from app.csv_safe import to_csv
 from app.extensions import db
-from app.models import Attack, Defence, Match, Submission, SubmissionKind, Team, User
-from app.services import audit, competition, leaderboard, scores
+from app.models import Attack, Defence, Match, Round, Submission, SubmissionKind, Team, User
+from app.services import audit, competition, leaderboard, scores, similarity
 from app.services.teams import latest_attacks
 
-NAMES = ("leaderboard", "submissions", "matches")
+NAMES = ("leaderboard", "submissions", "matches", "similarity")
 
 
 class ExportError(Exception):
@@ -199,11 +200,31 @@ def matches_table(number: int | None = None) -> Table:
     return Table("matches" + suffix, columns, body)
 
 
-BUILDERS = {"leaderboard": leaderboard_table, "submissions": submissions_table, "matches": matches_table}
+def similarity_table(number: int | None = None) -> Table:
+    """The suspicious pairs of uploads of one round (of every generated round when none is given), most
+    suspicious first within a round, with their figures and the thresholds they crossed."""
+    _check_round(number)
+    generated = sorted(db.session.scalars(sa.select(Round.number)))
+    numbers = [number] if number is not None else generated
+    columns, body = similarity.as_rows({"round": None, "pairs": []})
+    for n in numbers:
+        if n not in generated:
+            continue
+        body += similarity.as_rows(similarity.round_similarity(n))[1]
+    suffix = f"-round-{number}" if number is not None else ""
+    return Table("similarity" + suffix, columns, body)
+
+
+BUILDERS = {
+    "leaderboard": leaderboard_table,
+    "submissions": submissions_table,
+    "matches": matches_table,
+    "similarity": similarity_table,
+}
 
 
 def export(name: str, number: int | None = None, actor: User | str | None = None) -> Table:
-    """The table called name (leaderboard, submissions, matches), of one round when given; ExportError else.
+    """The table called name (leaderboard, submissions, matches, similarity), of one round when given; ExportError else.
 
     A staff action, recorded in the audit log (actor: None for whoever makes the request).
     """

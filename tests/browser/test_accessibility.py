@@ -75,6 +75,8 @@ STAFF = [  # admin
     ("dashboard rescore", "/admin/rescore/", 200),
     ("dashboard reference", "/admin/reference", 200),
     ("dashboard exports", "/admin/exports/", 200),
+    ("dashboard similarity", "/admin/similarity/?round=1", 200),
+    ("dashboard similarity every pair", "/admin/similarity/?round=1&all=1", 200),
     ("timeline", "/admin/schedule", 200),
     ("timeline edit", "/admin/schedule/{action}/edit", 200),
     ("audit log", "/admin/audit", 200),

@@ -136,6 +136,10 @@ def _provoke(app, client) -> dict[tuple[str, str], set[int]]:
     export = ("api.get_export", "get")
     hit(export, "GET", "/api/v1/admin/exports/matches", headers=h_alice)  # 403
     hit(export, "GET", "/api/v1/admin/exports/nothing", headers=h_admin)  # 404
+    similar = ("api.get_similarity", "get")
+    hit(similar, "GET", "/api/v1/admin/similarity?round=1", headers=h_alice)  # 403
+    hit(similar, "GET", "/api/v1/admin/similarity?round=9", headers=h_admin)  # 404
+    hit(similar, "GET", "/api/v1/admin/similarity?round=first", headers=h_admin)  # 400
 
     sets = ("api.get_attack_sets", "get")
     hit(sets, "GET", "/api/v1/attack/sets", headers=h_alice)  # phase None: 409

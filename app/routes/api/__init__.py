@@ -12,6 +12,7 @@ from app.routes.api import (  # noqa: E402,F401  (routes register on bp)
     openapi,
     rounds,
     schedule,
+    similarity,
     submission_list,
     uploads,
 )

@@ -13,7 +13,7 @@ from app.services import audit, exports
 @bp.get("/admin/exports/<name>")
 @admin_token_required
 def get_export(name: str):
-    """`leaderboard`, `submissions` or `matches` (optionally ?round=N) as {"name", "columns", "rows"}."""
+    """`leaderboard`, `submissions`, `matches` or `similarity` (optionally ?round=N) as {"name", "columns", "rows"}."""
     if g.api_token is None:  # personal data of every student: a script's token, not a browser session
         abort(401, "Send an admin token: Authorization: Bearer <token> (get one with POST /api/v1/tokens).")
     try:

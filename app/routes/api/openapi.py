@@ -278,6 +278,37 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "rows": {"type": "array", "items": {"type": "object"}},
             }
         ),
+        "Similarity": obj(
+            {
+                "round": i,
+                "compared": i,
+                "flagged": i,
+                "note": s,
+                "skipped": {"type": "array", "items": s},
+                "thresholds": {"type": "object", "additionalProperties": s},
+                "pairs": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "kind": {"type": "string", "enum": ["attack", "defence"]},
+                            "team_a": s,
+                            "team_a_id": i,
+                            "team_b": s,
+                            "team_b_id": i,
+                            "target": {**s, **null},
+                            "target_id": {**i, **null},
+                            "figures": {"type": "object"},
+                            "thresholds": {"type": "array", "items": s},
+                            "threshold_text": {"type": "array", "items": s},
+                            "suspicious": {"type": "boolean"},
+                            "submission_a": i,
+                            "submission_b": i,
+                        },
+                        ["kind", "team_a", "team_a_id", "team_b", "team_b_id", "figures", "thresholds", "suspicious"],
+                    ),
+                },
+            }
+        ),
         "OverallLeaderboard": obj(
             {
                 "aggregation": {"type": "string", "enum": ["sum", "mean", "best"]},
@@ -429,13 +460,28 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Remove a pending action (staff)", 204, None, (401, 403, 404, 409), "staff", "409 once it was applied."
     ),
     ("api.get_export", "get"): Operation(
-        "A staff export as JSON: `leaderboard`, `submissions` or `matches` (admin token)",
+        "A staff export as JSON: `leaderboard`, `submissions`, `matches` or `similarity` (admin token)",
         200,
         "Export",
         (401, 403, 404),
         "staff",
         "The same tables as the dashboard's CSV downloads. Needs a bearer token, not a browser session.",
         query={"round": ("integer", "one round only (default: all; the overall leaderboard)")},
+    ),
+    ("api.get_similarity", "get"): Operation(
+        "A round's suspicious pairs of uploads, with their evidence (staff)",
+        200,
+        "Similarity",
+        (400, 401, 403, 404),
+        "staff",
+        "Attacks on the same target compared on the target's canonical captures (same top guess, same wrong "
+        "guesses, correlation of the probabilities, byte-identical files) and defences in play compared by "
+        "SHA-256 and packet-size sequences; each pair names both teams, the target, its figures and the "
+        "thresholds it crossed, most suspicious first. Evidence for staff to judge: nothing changes a score.",
+        query={
+            "round": ("integer", "the round (default: the current one)"),
+            "all": ("string", "`1`: every pair compared, not only those that crossed a threshold"),
+        },
     ),
     ("api.openapi_document", "get"): Operation("This document", 200, None, (), "meta", auth="none"),
     ("api.docs_page", "get"): Operation(
