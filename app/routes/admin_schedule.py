@@ -19,6 +19,7 @@ from flask_login import current_user
 from app import clock
 from app.extensions import login
 from app.forms import ConfirmForm
+from app.routes.params import query_int
 from app.schedule_forms import AnnouncementForm, ScheduledActionForm
 from app.services import announcements, audit, schedule
 
@@ -113,7 +114,7 @@ def schedule_delete(action_id: int):
 def audit_index():
     """The audit log, newest first, filtered by action."""
     action = (request.args.get("action") or "").strip()[:64] or None
-    pager = audit.entries_page(action, request.args.get("page", 1, type=int), current_app.config["AUDIT_PER_PAGE"])
+    pager = audit.entries_page(action, query_int("page", 1, minimum=1), current_app.config["AUDIT_PER_PAGE"])
     return render_template("schedule/audit.html", pager=pager, action=action, actions=audit.actions())
 
 

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.forms import ConfirmForm, ReferenceForm, RerunFailedForm, RescoreForm
 from app.models import Submission, User
 from app.routes.access import staff_required
+from app.routes.params import query_int
 from app.services import (
     audit,
     baseline,
@@ -34,7 +35,7 @@ bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 def index():
     """Teams with members, latest defence, and matches and scores per round; `q` searches."""
     q = request.args.get("q", "")
-    pager = dashboard.search_teams(q, page=request.args.get("page", 1, type=int))
+    pager = dashboard.search_teams(q, page=query_int("page", 1, minimum=1))
     return render_template(
         "dashboard/index.html",
         q=q,
@@ -52,9 +53,9 @@ def submissions():
         kind=request.args.get("kind", ""),
         status=request.args.get("status", ""),
         team=request.args.get("team", ""),
-        round=request.args.get("round", type=int),
+        round=query_int("round"),
     )
-    pager = dashboard.submissions_page(filters, page=request.args.get("page", 1, type=int))
+    pager = dashboard.submissions_page(filters, page=query_int("page", 1, minimum=1))
     return render_template(
         "dashboard/submissions.html",
         pager=pager,
@@ -176,7 +177,7 @@ def reference():
 def similarity_page():
     """Pairs of uploads of a round that look copied, most suspicious first (`all=1`: every pair compared)."""
     current = competition.get_state().current_round
-    number = request.args.get("round", type=int)
+    number = query_int("round")
     everything = request.args.get("all") == "1"
     view, problem = None, None
     if current:
@@ -206,7 +207,7 @@ def exports_page():
 def export_csv(name: str):
     """One export as CSV: `leaderboard`, `submissions`, `matches` or `similarity`, `?round=N` for one round."""
     try:
-        table = exports.export(name, request.args.get("round", type=int))
+        table = exports.export(name, query_int("round"))
     except exports.ExportError as exc:
         abort(exc.status, exc.message)
     audit.record_now(None, "download-export", None, {"export": table.filename, "rows": len(table.rows)})

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import login_required
 from markupsafe import Markup
 
+from app.routes.params import query_int
 from app.services import competition, leaderboard
 
 bp = Blueprint("leaderboard", __name__)
@@ -23,7 +24,7 @@ def show():
         )
         return render_template("leaderboard/overall.html", body=Markup(body), current=current)
     try:
-        number = leaderboard.board_round(request.args.get("round", type=int), current)
+        number = leaderboard.board_round(query_int("round"), current)
     except leaderboard.NoSuchRound as exc:
         abort(404, str(exc))
     axis = request.args.get("x", "utility")

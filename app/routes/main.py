@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.models import User, canonical_username
+from app.routes.params import query_int
 from app.services import competition, rounds
 
 bp = Blueprint("main", __name__)
@@ -19,7 +20,7 @@ bp = Blueprint("main", __name__)
 def index():
     """This round's matches, the user's team's own first."""
     state = competition.get_state()
-    page = request.args.get("page", 1, type=int)
+    page = query_int("page", 1, minimum=1)
     matches = rounds.matches_page(
         state.current_round, current_user.team_id, page, current_app.config["MATCHES_PER_PAGE"]
     )

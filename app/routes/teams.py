@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.forms import ConfirmForm
 from app.models import Team
+from app.routes.params import query_int
 from app.services import accounts, submissions, teams
 
 bp = Blueprint("teams", __name__)
@@ -22,7 +23,7 @@ def team(team_name: str):
     is_insider = current_user.is_admin or current_user.team_id == team.id
     history = None
     if is_insider:
-        history = submissions.team_submissions(team, page=request.args.get("page", 1, type=int))
+        history = submissions.team_submissions(team, page=query_int("page", 1, minimum=1))
     # The join code is the team's consent to a new member: only members see it (and can renew it).
     join_code_form = ConfirmForm() if current_user.team_id == team.id else None
     return render_template(

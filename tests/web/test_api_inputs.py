@@ -59,3 +59,18 @@ def test_a_competition_change_may_name_one_field_but_not_a_null(client, staff):
     refused = client.put("/api/v1/competition", headers=staff, json={"phase": "Attack", "registration_open": None})
     assert refused.status_code == 400 and "true or false" in refused.get_json()["message"]
     assert client.get("/api/v1/competition", headers=staff).get_json()["phase"] == "Defence"  # nothing half-done
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/leaderboard/?round=" + str(HUGE),
+        "/index?page=" + str(HUGE),
+        "/admin/submissions/?page=" + str(HUGE),
+        "/admin/similarity/?round=x",
+    ],
+)
+def test_pages_refuse_numbers_they_cannot_use(client, auth, admin, url):
+    auth.login("admin")
+    response = client.get(url)
+    assert response.status_code == 400 and "must be a whole number" in response.get_data(as_text=True)

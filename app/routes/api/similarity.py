@@ -6,25 +6,15 @@ from flask import abort, jsonify, request
 
 from app.routes.api import bp
 from app.routes.api.auth import admin_token_required
+from app.routes.params import query_int
 from app.services import similarity
-
-
-def requested_round() -> int | None:
-    """The `round` query parameter (None when absent); 400 when it is not a whole number."""
-    raw = request.args.get("round")
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        abort(400, f"round must be a round number such as ?round=1, not {raw[:20]!r}.")
 
 
 @bp.get("/admin/similarity")
 @admin_token_required
 def get_similarity():
     """A round's suspicious pairs of attacks and defences, most suspicious first (`all=1`: every pair compared)."""
-    number = requested_round()
+    number = query_int("round")
     try:
         view = similarity.round_similarity(number, everything=request.args.get("all") in ("1", "true"))
     except similarity.NoSuchRound as exc:
