@@ -198,6 +198,7 @@ def live_stack(request, tmp_path_factory):
         REDIS_KEY_PREFIX=namespace + ":",
         RATELIMIT_ENABLED=False,
         LEADERBOARD_CACHE_TIME=5,  # these tests log the same users in many times; limits have their own tests
+        SECRET_KEY=settings["SECRET_KEY"],  # the workers sign what they make (reset links) with the same key
     )
     with app.app_context():
         upgrade()
