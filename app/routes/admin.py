@@ -88,8 +88,6 @@ def close_round(number: int):
         abort(400, "The form expired or lacks its security token: reload the page and try again.")
     try:
         rounds.close_round(number)
-    except rounds.NoSuchRound as exc:
-        abort(404, str(exc))
     except rounds.RoundConflict as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.generate_matches"))

@@ -69,12 +69,7 @@ def schedule_index():
 @bp.route("/schedule/<int:action_id>/edit", methods=["GET", "POST"])
 def schedule_edit(action_id: int):
     """Change a pending action."""
-    try:
-        row = schedule.get_pending(action_id)
-    except LookupError:
-        abort(404, f"There is no scheduled action {action_id}.")
-    except schedule.ScheduleError as exc:
-        abort(409, str(exc))
+    row = schedule.get_pending(action_id)
     form = ScheduledActionForm(
         action=row.action,
         phase=row.value if row.action == "phase" else "Attack",
@@ -98,12 +93,7 @@ def schedule_delete(action_id: int):
     """Remove a pending action."""
     if not ConfirmForm().validate_on_submit():
         abort(400, "The form expired: reload the page and try again.")
-    try:
-        schedule.delete(action_id)
-    except LookupError:
-        abort(404, f"There is no scheduled action {action_id}.")
-    except schedule.ScheduleError as exc:
-        abort(409, str(exc))
+    schedule.delete(action_id)
     flash("Scheduled action deleted.", "success")
     return redirect(url_for("admin_schedule.schedule_index"))
 
@@ -154,9 +144,6 @@ def announcement_expire(announcement_id: int):
     """End an announcement now."""
     if not ConfirmForm().validate_on_submit():
         abort(400, "The form expired: reload the page and try again.")
-    try:
-        announcements.expire(announcement_id)
-    except LookupError:
-        abort(404, f"There is no announcement {announcement_id}.")
+    announcements.expire(announcement_id)
     flash("Announcement ended.", "success")
     return redirect(url_for("admin_schedule.announcements_index"))

@@ -87,10 +87,7 @@ def rerun(submission_id: int):
     db.get_or_404(Submission, submission_id, description="There is no such submission.")
     if not ConfirmForm().validate_on_submit():
         abort(400, "The form expired or lacks its security token: reload the page and try again.")
-    try:
-        reruns.rerun_submission(submission_id, current_user.username)
-    except reruns.RerunRefused as exc:
-        abort(exc.status, exc.message)
+    reruns.rerun_submission(submission_id, current_user.username)
     flash(f"Submission #{submission_id} is queued again; its earlier result is kept in its history.", "success")
     return redirect(url_for("dashboard.submission", submission_id=submission_id))
 
@@ -104,10 +101,7 @@ def rerun_failed():
         if "csrf_token" in form.errors:
             abort(400, "The form expired or lacks its security token: reload the page and try again.")
         abort(400, "Give the date as YYYY-MM-DD, optionally followed by a time HH:MM (UTC).")
-    try:
-        since = reruns.parse_since(form.since.data)
-    except reruns.RerunRefused as exc:
-        abort(exc.status, exc.message)
+    since = reruns.parse_since(form.since.data)
     done = reruns.rerun_failed_since(since, current_user.username)
     message = f"{len(done.rerun)} submissions that failed since {since:%Y-%m-%d %H:%M} UTC are queued again."
     if done.skipped:
@@ -130,10 +124,7 @@ def rescore_page():
             if "csrf_token" in form.errors:
                 abort(400, "The form expired or lacks its security token: reload the page and try again.")
             abort(400, "Choose a round that was generated.")
-        try:
-            report = rescore.rescore_round(form.round.data)
-        except rescore.RescoreError as exc:
-            abort(exc.status, exc.message)
+        report = rescore.rescore_round(form.round.data)
     return render_template("dashboard/rescore.html", form=form, report=report)
 
 
@@ -157,7 +148,7 @@ def reference():
     if form.validate_on_submit():
         try:
             row = references.set_reference_upload(form.file.data, current_user)
-        except references.ReferenceError as exc:
+        except references.ReferenceRefused as exc:
             form.file.errors.append(exc.message)
             status = exc.status
         else:
@@ -179,10 +170,7 @@ def exports_page():
 @staff_required
 def export_csv(name: str):
     """One export as CSV: `leaderboard`, `submissions` or `matches`, `?round=N` for one round."""
-    try:
-        table = exports.export(name, request.args.get("round", type=int))
-    except exports.ExportError as exc:
-        abort(exc.status, exc.message)
+    table = exports.export(name, request.args.get("round", type=int))
     return Response(
         table.as_csv(),
         mimetype="text/csv",

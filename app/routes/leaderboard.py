@@ -22,10 +22,7 @@ def show():
             current, lambda board: render_template("leaderboard/_overall_body.html", board=board)
         )
         return render_template("leaderboard/overall.html", body=Markup(body), current=current)
-    try:
-        number = leaderboard.board_round(request.args.get("round", type=int), current)
-    except leaderboard.NoSuchRound as exc:
-        abort(404, str(exc))
+    number = leaderboard.board_round(request.args.get("round", type=int), current)
     axis = request.args.get("x", "utility")
     if axis not in leaderboard.AXES:
         abort(400, "The plot's axis x must be 'utility' or 'overhead'.")

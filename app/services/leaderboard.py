@@ -22,7 +22,7 @@ from app.evaluation.tradeoff_board import TradeoffTeam, percent_to_fraction, ran
 from app.extensions import db
 from app.models import Attack, BaselineRun, Defence, Match, SubmissionStatus, Team, User
 from app.services import leaderboard_cache, scores
-from app.services.rounds import latest_defences
+from app.services.rounds import NoSuchRound, latest_defences
 
 SCORINGS = ("original", "tradeoff")
 
@@ -254,10 +254,6 @@ def _plot(
     for i, p in enumerate(points):
         p["on_front"] = i in front
     return tradeoff_svg(points, title, _AXIS_LABELS[axis]), points
-
-
-class NoSuchRound(LookupError):
-    """A round number with no leaderboard (answered 404 with the reason)."""
 
 
 def board_round(requested: int | None, current: int) -> int:

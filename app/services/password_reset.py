@@ -12,12 +12,13 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from app.extensions import db
 from app.models import ApiToken, User
 from app.services import audit, mail
+from app.services.errors import Invalid
 
 log = logging.getLogger(__name__)
 SALT = "srs-password-reset"
 
 
-class ResetTokenError(Exception):
+class ResetTokenError(Invalid):
     """A reset link that cannot be used; the message says why and what to do."""
 
 
