@@ -49,9 +49,10 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 def register_blueprints(app: Flask) -> None:
     from app.routes import (
         admin,
-        admin_schedule,
+        announcements,
         api,
         attack,
+        audit_log,
         auth,
         dashboard,
         defence,
@@ -61,6 +62,7 @@ def register_blueprints(app: Flask) -> None:
         password,
         submissions,
         teams,
+        timeline,
     )
 
     for module in (
@@ -68,7 +70,9 @@ def register_blueprints(app: Flask) -> None:
         main,
         teams,
         admin,
-        admin_schedule,
+        timeline,
+        audit_log,
+        announcements,
         defence,
         attack,
         submissions,

@@ -184,7 +184,7 @@ def _preview_teams(defences: dict[int, Defence] | None = None) -> list[TeamRound
     ]
 
 
-# The trade-off plot's horizontal axis: the original utility cost, or the bandwidth overhead (issue 8).
+# The trade-off plot's horizontal axis: the original utility cost, or the bandwidth overhead.
 AXES = ("utility", "overhead")
 _AXIS_LABELS = {
     "utility": "Utility cost (lower is better)",
