@@ -51,9 +51,10 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
 def register_blueprints(app: Flask) -> None:
     from app.routes import (
         admin,
-        admin_schedule,
+        announcements,
         api,
         attack,
+        audit_log,
         auth,
         dashboard,
         defence,
@@ -63,6 +64,7 @@ def register_blueprints(app: Flask) -> None:
         password,
         submissions,
         teams,
+        timeline,
     )
 
     for module in (
@@ -70,7 +72,9 @@ def register_blueprints(app: Flask) -> None:
         main,
         teams,
         admin,
-        admin_schedule,
+        timeline,
+        audit_log,
+        announcements,
         defence,
         attack,
         submissions,

@@ -22,6 +22,7 @@ from app.services import (
     rounds,
     set_layout,
 )
+from app.services.errors import CompetitionError
 
 
 def init_app(app: Flask) -> None:
@@ -155,7 +156,7 @@ def rerun(ids: tuple[int, ...], failed_since) -> None:
         try:
             reruns.rerun_submission(submission_id, CLI_USER)
             click.echo(f"Submission #{submission_id} queued again.")
-        except reruns.RerunRefused as exc:
+        except CompetitionError as exc:
             refused += 1
             click.echo(exc.message, err=True)
     if failed_since is not None:
@@ -227,7 +228,7 @@ def set_reference(path: str) -> None:
     """Make PATH (a zip of undefended traffic, defence format) the reference defences are measured against."""
     try:
         row = references.set_reference(Path(path), source=Path(path).name, by=audit.CLI)
-    except references.ReferenceError as exc:
+    except references.ReferenceRefused as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(
         f"Reference #{row.id} ({row.source}: {row.nb_cells} cells, {row.nb_captures} captures, sha256 "

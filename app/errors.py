@@ -1,4 +1,7 @@
-"""Error handlers: JSON {"error", "message"} under /api, HTML pages elsewhere; 500 rolls the session back."""
+"""Error handlers: JSON {"error", "message"} under /api, HTML pages elsewhere; 500 rolls the session back.
+
+Every CompetitionError a service raises is answered here, so views let them propagate.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
 from app.forms import UploadForm
-from app.services.uploads import UploadRefused
+from app.services.errors import CompetitionError, UploadRefused
 
 MESSAGES = {
     400: ("bad_request", "The request could not be understood."),
@@ -54,18 +57,18 @@ def form_page(endpoint: str):
     return register
 
 
-def upload_refused(e: UploadRefused):
-    """JSON under /api; a page's closed notice when the phase or team bars it; else the form again, with why."""
-    response = _upload_refused(e)
+def competition_error(e: CompetitionError):
+    """JSON under /api, else the error page; a refused upload is shown on its page instead (see upload_page)."""
+    page = upload_page(e) if isinstance(e, UploadRefused) and not wants_json() else None
+    response = make_response(page or error_response(e.status, e.message, e.code))
     if e.retry_after:
-        response = make_response(response)
         response.headers["Retry-After"] = str(e.retry_after)
     return response
 
 
-def _upload_refused(e: UploadRefused):
-    if wants_json():
-        return jsonify(error=e.code, message=e.message), e.status
+def upload_page(e: UploadRefused):
+    """The page's closed notice when the phase or team bars the upload; else the form again, with why on its
+    file field; None on a page with no upload form."""
     if e.closes_page:
         templates = [f"{request.blueprint}/closed.html", "errors/error.html"]
         return render_template(templates, message=e.message, status=e.status), e.status
@@ -73,11 +76,11 @@ def _upload_refused(e: UploadRefused):
         form = UploadForm()
         form.file.errors = [e.message]
         return FORM_PAGES[request.endpoint](form), e.status
-    return error_response(e.status, e.message, e.code)
+    return None
 
 
 def init_app(app: Flask) -> None:
-    app.register_error_handler(UploadRefused, upload_refused)
+    app.register_error_handler(CompetitionError, competition_error)
 
     @app.errorhandler(CSRFError)
     def csrf_error(e: CSRFError):

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Regexp
 
@@ -85,3 +95,56 @@ class RescoreForm(FlaskForm):
 
     round = SelectField("Round", coerce=int, validate_choice=True)
     submit = SubmitField("Rescore")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "E-mail",
+        validators=[DataRequired(), Email(check_deliverability=False), Length(max=120)],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
+    submit = SubmitField("Send me a reset link")
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=8, max=128)])
+    password2 = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
+    submit = SubmitField("Set my password")
+
+
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+class ScheduledActionForm(FlaskForm):
+    action = SelectField(
+        "Action",
+        choices=[
+            SelectChoice("phase", "Set the phase"),
+            SelectChoice("registration", "Open or close registration"),
+            SelectChoice("round", "Generate the next round"),
+        ],
+    )
+    phase = SelectField(
+        "Phase (for a phase change)", choices=[SelectChoice(p.value) for p in Phase], default=Phase.ATTACK.value
+    )
+    registration = SelectField(
+        "Registration (for registration)",
+        choices=[SelectChoice("closed", "Closed"), SelectChoice("open", "Open")],
+        default="closed",
+    )
+    due_at = DateTimeLocalField(
+        "When (UTC)", format=DATETIME_FORMATS, validators=[DataRequired("Give a date and time in UTC.")]
+    )
+    submit = SubmitField("Save")
+
+    def value(self) -> str:
+        return {"phase": self.phase.data, "registration": self.registration.data}.get(self.action.data, "")
+
+
+class AnnouncementForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=120)])
+    body = TextAreaField("Text", validators=[DataRequired(), Length(max=5000)])
+    expires_at = DateTimeLocalField(
+        "Shown until (UTC)", format=DATETIME_FORMATS, validators=[DataRequired("Give the expiry in UTC.")]
+    )
+    submit = SubmitField("Publish and e-mail the students")

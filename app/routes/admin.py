@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
 
 from app.forms import ConfirmForm, GenerateMatchesForm, PhaseForm, RegistrationToggleForm
+from app.routes.access import staff_required
 from app.services import competition, rounds
 
 bp = Blueprint("admin", __name__)
 
 
-def admin_required(view):
-    """Anonymous users go to the login page; students get 403."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not current_user.is_admin:
-            abort(403, "This page is for the course staff.")
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
 @bp.route("/set_phase/", methods=["GET", "POST"])
-@admin_required
+@staff_required
 def set_phase():
     """Switch the phase; open or close registration."""
     state = competition.get_state()
@@ -42,7 +27,7 @@ def set_phase():
 
 
 @bp.route("/set_registration/", methods=["POST"])
-@admin_required
+@staff_required
 def set_registration():
     """Open or close registration of accounts and teams."""
     form = RegistrationToggleForm()
@@ -55,7 +40,7 @@ def set_registration():
 
 
 @bp.route("/generate_matches/", methods=["GET", "POST"])
-@admin_required
+@staff_required
 def generate_matches():
     """Generate the next round's matches; GET shows who will play and who is left out."""
     per_team = current_app.config["MATCHES_PER_TEAM"]
@@ -81,15 +66,11 @@ def _close_form() -> dict:
 
 
 @bp.post("/close_round/<int:number>")
-@admin_required
+@staff_required
 def close_round(number: int):
     """End the round now: its final scores (on the private subset) are published and mailed."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired or lacks its security token: reload the page and try again.")
     try:
         rounds.close_round(number)
-    except rounds.NoSuchRound as exc:
-        abort(404, str(exc))
     except rounds.RoundConflict as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.generate_matches"))

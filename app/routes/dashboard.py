@@ -88,12 +88,7 @@ def submission(submission_id: int):
 def rerun(submission_id: int):
     """Evaluate one submission again; its earlier run goes to its history."""
     db.get_or_404(Submission, submission_id, description="There is no such submission.")
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired or lacks its security token: reload the page and try again.")
-    try:
-        reruns.rerun_submission(submission_id, current_user.username)
-    except reruns.RerunRefused as exc:
-        abort(exc.status, exc.message)
+    reruns.rerun_submission(submission_id, current_user.username)
     flash(f"Submission #{submission_id} is queued again; its earlier result is kept in its history.", "success")
     return redirect(url_for("dashboard.submission", submission_id=submission_id))
 
@@ -107,10 +102,7 @@ def rerun_failed():
         if "csrf_token" in form.errors:
             abort(400, "The form expired or lacks its security token: reload the page and try again.")
         abort(400, "Give the date as YYYY-MM-DD, optionally followed by a time HH:MM (UTC).")
-    try:
-        since = reruns.parse_since(form.since.data)
-    except reruns.RerunRefused as exc:
-        abort(exc.status, exc.message)
+    since = reruns.parse_since(form.since.data)
     done = reruns.rerun_failed_since(since, current_user.username)
     message = f"{len(done.rerun)} submissions that failed since {since:%Y-%m-%d %H:%M} UTC are queued again."
     if done.skipped:
@@ -133,10 +125,7 @@ def rescore_page():
             if "csrf_token" in form.errors:
                 abort(400, "The form expired or lacks its security token: reload the page and try again.")
             abort(400, "Choose a round that was generated.")
-        try:
-            report = rescore.rescore_round(form.round.data)
-        except rescore.RescoreError as exc:
-            abort(exc.status, exc.message)
+        report = rescore.rescore_round(form.round.data)
     return render_template("dashboard/rescore.html", form=form, report=report)
 
 
@@ -161,7 +150,7 @@ def reference():
     if form.validate_on_submit():
         try:
             row = references.set_reference_upload(form.file.data, current_user)
-        except references.ReferenceError as exc:
+        except references.ReferenceRefused as exc:
             form.file.errors.append(exc.message)
             status = exc.status
         else:
@@ -206,10 +195,7 @@ def exports_page():
 @staff_required
 def export_csv(name: str):
     """One export as CSV: `leaderboard`, `submissions`, `matches` or `similarity`, `?round=N` for one round."""
-    try:
-        table = exports.export(name, query_int("round"))
-    except exports.ExportError as exc:
-        abort(exc.status, exc.message)
+    table = exports.export(name, query_int("round"))
     audit.record_now(None, "download-export", None, {"export": table.filename, "rows": len(table.rows)})
     return Response(
         table.as_csv(),
@@ -223,8 +209,6 @@ def export_csv(name: str):
 def reset_password(user_id: int):
     """Send the user a password-reset link (the password is never shown)."""
     user = db.get_or_404(User, user_id, description="There is no such user.")
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired or lacks its security token: reload the page and try again.")
     password_reset.send_reset_link(user, requested_by=current_user)
     flash(f"A password-reset link was sent to {user.username}'s e-mail address.", "success")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("dashboard.index"))

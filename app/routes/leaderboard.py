@@ -23,10 +23,7 @@ def show():
             current, lambda board: render_template("leaderboard/_overall_body.html", board=board)
         )
         return render_template("leaderboard/overall.html", body=Markup(body), current=current)
-    try:
-        number = leaderboard.board_round(query_int("round"), current)
-    except leaderboard.NoSuchRound as exc:
-        abort(404, str(exc))
+    number = leaderboard.board_round(query_int("round"), current)
     axis = request.args.get("x", "utility")
     if axis not in leaderboard.AXES:
         abort(400, "The plot's axis x must be 'utility' or 'overhead'.")

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SubmitField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from app.extensions import limiter
+from app.forms import ForgotPasswordForm, ResetPasswordForm
 from app.services import password_reset
 
 bp = Blueprint("password", __name__)
-
-
-class ForgotPasswordForm(FlaskForm):
-    email = EmailField(
-        "E-mail",
-        validators=[DataRequired(), Email(check_deliverability=False), Length(max=120)],
-        filters=[lambda v: v.strip() if isinstance(v, str) else v],
-    )
-    submit = SubmitField("Send me a reset link")
-
-
-class ResetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=8, max=128)])
-    password2 = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
-    submit = SubmitField("Set my password")
 
 
 def _email_key() -> str:

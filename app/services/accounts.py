@@ -24,6 +24,7 @@ from app.models import (
     canonical_username,
     new_join_code,
 )
+from app.services.errors import Refused
 
 NEW_TEAM = "New team"
 # Usernames appear in URLs, e-mails and file listings: plain ASCII keeps them unambiguous (no look-alikes).
@@ -40,13 +41,14 @@ DEMO_TEAMS = {
 }
 
 
-class AccountError(ValueError):
+class AccountError(Refused):
     """A registration problem a user can fix; field names the form field it concerns."""
+
+    code = "invalid_account"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-        self.message = message
 
 
 @dataclass

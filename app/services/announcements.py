@@ -14,6 +14,7 @@ from app import clock
 from app.extensions import db, mail
 from app.models import Announcement, User
 from app.services import audit
+from app.services.errors import Invalid, NotFound
 from app.services.queue import send_task
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,8 @@ log = logging.getLogger(__name__)
 TITLE_MAX, BODY_MAX = 120, 5000
 
 
-class AnnouncementError(Exception):
-    """An announcement that cannot be saved (answered 400 with this message)."""
+class AnnouncementError(Invalid):
+    """An announcement that cannot be saved."""
 
 
 def active() -> list[Announcement]:
@@ -68,7 +69,7 @@ def expire(announcement_id: int, actor=None) -> None:
     """End an announcement now (its banner disappears) and commit."""
     row = db.session.get(Announcement, announcement_id)
     if row is None:
-        raise LookupError(f"There is no announcement {announcement_id}.")
+        raise NotFound(f"There is no announcement {announcement_id}.")
     before = row.expires_at.isoformat()
     row.expires_at = clock.now()
     audit.record(

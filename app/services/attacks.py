@@ -31,15 +31,6 @@ def targets(team_id: int, round_number: int) -> list[Match]:
     )
 
 
-def targets_of_defender(team_id: int, round_number: int) -> list[Match]:
-    """The matches in which team defends in this round."""
-    return list(
-        db.session.scalars(
-            sa.select(Match).where(Match.round == round_number, Match.defender_team_id == team_id).order_by(Match.id)
-        )
-    )
-
-
 def submit(user: User, upload) -> Submission:
     """Accept a classification upload of user's team for the current round (see uploads.create_submission).
 

@@ -10,7 +10,7 @@ from flask import g
 from app.extensions import db
 from app.models import CompetitionState, Phase
 from app.services import audit
-from app.services.defences import defence_settings
+from app.services.settings import defence_settings
 
 STATE_ID = 1
 

@@ -8,11 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from app.evaluation.defence import DefenceSettings, evaluate_defence
+from app.evaluation.defence import evaluate_defence
 from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import BaselineRun, Defence, Submission
 from app.services import baseline, lifecycle, references, reruns
+from app.services.settings import defence_settings
 from app.storage import get_storage
 
 
@@ -24,24 +25,6 @@ def latest_defence(team_id: int | None) -> Defence | None:
         .where(Defence.team_id == team_id)
         .order_by(Submission.id.desc())  # upload order, not the order evaluations finished in
         .limit(1)
-    )
-
-
-def defence_settings(config: dict) -> DefenceSettings:
-    """The settings the worker checks defences against (GET /api/v1/competition shows them to `srs validate`)."""
-    return DefenceSettings(
-        nb_classes=config["NB_CLASSES"],
-        mean_nb_rep_per_class=config["MEAN_NB_REP_PER_CLASS"],
-        deviation_nb_rep_per_class=config["DEVIATION_NB_REP_PER_CLASS"],
-        rows_per_capture=config["ROWS_PER_CAPTURE"],
-        nb_traces_to_classify=config["NB_TRACES_TO_CLASSIFY"],
-        columns=tuple(config["DEFENCE_COLUMNS"]),
-        max_uncompressed_bytes=config["MAX_UNCOMPRESSED_BYTES"],
-        max_rows=config["MAX_ROWS"],
-        plausible_min_bytes_ratio=config["PLAUSIBLE_MIN_BYTES_RATIO"],
-        plausible_min_time_ratio=config["PLAUSIBLE_MIN_TIME_RATIO"],
-        min_packet_bytes=config["MIN_PACKET_BYTES"],
-        public_score_fraction=config["PUBLIC_SCORE_FRACTION"],
     )
 
 
@@ -59,7 +42,7 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | Baseli
     seed = secrets.randbits(62) if seed is None else seed
     try:
         reference = references.reference_for_evaluation()
-    except references.ReferenceError as exc:  # not the student's fault: a failure they can retry (logged)
+    except references.NoReference as exc:  # not the student's fault: a failure they can retry (logged)
         raise ValidationError(exc.message) from exc
     with storage.local_path(submission.file_key) as upload:
         result = evaluate_defence(

@@ -14,17 +14,14 @@ from app.csv_safe import to_csv
 from app.extensions import db
 from app.models import Attack, Defence, Match, Round, Submission, SubmissionKind, Team, User
 from app.services import audit, competition, leaderboard, scores, similarity
+from app.services.errors import NotFound
 from app.services.teams import latest_attacks
 
 NAMES = ("leaderboard", "submissions", "matches", "similarity")
 
 
-class ExportError(Exception):
-    """An export that cannot be made (unknown name, round out of range); status is the HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
+class ExportError(NotFound):
+    """An export that cannot be made: an unknown name, a round out of range."""
 
 
 @dataclass
@@ -53,7 +50,7 @@ def _iso(dt: datetime | None) -> str | None:
 def _check_round(number: int | None) -> None:
     current = competition.get_state().current_round
     if number is not None and not 0 <= number <= current:
-        raise ExportError(404, f"There is no round {number}: rounds go from 1 to {current}.")
+        raise ExportError(f"There is no round {number}: rounds go from 1 to {current}.")
 
 
 def _members(team_ids: list[int]) -> dict[int, list[User]]:
@@ -229,7 +226,7 @@ def export(name: str, number: int | None = None, actor: User | str | None = None
     A staff action, recorded in the audit log (actor: None for whoever makes the request).
     """
     if name not in BUILDERS:
-        raise ExportError(404, f"There is no export {name!r}: choose one of {', '.join(NAMES)}.")
+        raise ExportError(f"There is no export {name!r}: choose one of {', '.join(NAMES)}.")
     table = BUILDERS[name](number)
     audit.record_now(actor, "export", None, {"name": name, "round": number, "rows": len(table.rows)}, target=name)
     return table

@@ -23,7 +23,7 @@ from app.evaluation.tradeoff_board import TradeoffTeam, percent_to_fraction, ran
 from app.extensions import db
 from app.models import Attack, BaselineRun, Defence, Match, SubmissionStatus, Team, User
 from app.services import leaderboard_cache, scores
-from app.services.rounds import latest_defences
+from app.services.rounds import NoSuchRound, latest_defences
 
 SCORINGS = ("original", "tradeoff")
 
@@ -218,7 +218,7 @@ def _preview_teams(defences: dict[int, Defence] | None = None) -> list[TeamRound
     ]
 
 
-# The trade-off plot's horizontal axis: the original utility cost, or the bandwidth overhead (issue 8).
+# The trade-off plot's horizontal axis: the original utility cost, or the bandwidth overhead.
 AXES = ("utility", "overhead")
 _AXIS_LABELS = {
     "utility": "Utility cost (lower is better)",
@@ -288,10 +288,6 @@ def _plot(
         p["on_front"] = i in front
     chance = 1.0 / current_app.config["NB_CLASSES"]
     return tradeoff_svg(points, title, _AXIS_LABELS[axis], chance=chance), points
-
-
-class NoSuchRound(LookupError):
-    """A round number with no leaderboard (answered 404 with the reason)."""
 
 
 def board_round(requested: int | None, current: int) -> int:

@@ -13,6 +13,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from app.extensions import db
 from app.models import ApiToken, User
 from app.services import audit, mail
+from app.services.errors import Invalid
 from app.services.queue import send_task
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ SALT = "srs-password-reset"
 RESET_TASK = "srs.send_reset_link"
 
 
-class ResetTokenError(Exception):
+class ResetTokenError(Invalid):
     """A reset link that cannot be used; the message says why and what to do."""
 
 

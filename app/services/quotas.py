@@ -16,7 +16,7 @@ from flask import current_app
 from app import clock
 from app.extensions import db
 from app.models import Submission, SubmissionKind, SubmissionStatus, Team, User
-from app.services import uploads
+from app.services.errors import QuotaExceeded
 
 WINDOW = timedelta(hours=24)
 SETTINGS = {SubmissionKind.DEFENCE: "DEFENCE_UPLOADS_PER_DAY", SubmissionKind.ATTACK: "ATTACK_UPLOADS_PER_DAY"}
@@ -91,7 +91,7 @@ def uploads_left(user: User) -> dict[str, int | None]:
 
 
 def check_quota(kind: SubmissionKind, user: User) -> None:
-    """Raise UploadRefused(429, "quota") with retry_after (seconds) when user's team used its quota; staff exempt."""
+    """Raise QuotaExceeded (429, "quota") with retry_after (seconds) when user's team used its quota; staff exempt."""
     if is_exempt(user):
         return
     now = clock.now()
@@ -99,9 +99,7 @@ def check_quota(kind: SubmissionKind, user: User) -> None:
     if allowed_at is None:
         return
     limit = limit_of(kind)
-    raise uploads.UploadRefused(
-        429,
-        "quota",
+    raise QuotaExceeded(
         f"Your team reached its quota of {limit} {kind.value} upload{'' if limit == 1 else 's'} in 24 hours "
         "(failed ones do not count): "
         f"the next one is allowed at {allowed_at:%Y-%m-%d %H:%M} UTC.",
@@ -113,7 +111,7 @@ def claim_place(kind: SubmissionKind, user: User) -> None:
     """check_quota again, under the team's lock, which the current transaction holds until it ends.
 
     Call it in the transaction that then inserts the upload's row, and commit (or roll back) soon: concurrent
-    uploads of the team wait for that, then count the new row. Raises UploadRefused(429) as check_quota.
+    uploads of the team wait for that, then count the new row. Raises QuotaExceeded as check_quota.
     """
     if is_exempt(user) or limit_of(kind) == 0:
         return

@@ -18,6 +18,8 @@ from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Reference, User
 from app.services import audit
+from app.services.errors import Refused, Unavailable
+from app.services.settings import defence_settings
 from app.storage import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -27,12 +29,12 @@ log = logging.getLogger(__name__)
 _computed: dict[tuple[str, str], dict] = {}
 
 
-class ReferenceError(Exception):
-    """A reference file refused, or no reference available; `message` says what to do."""
+class ReferenceRefused(Refused):
+    """A reference file refused; `message` says what to do."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message, self.status = message, status
+
+class NoReference(Unavailable):
+    """No reference to measure defences against: the staff must upload one."""
 
 
 def current_reference() -> Reference | None:
@@ -71,7 +73,6 @@ def _by_sha256(sha256: str) -> Reference | None:
 
 def _store(path: Path, source: str, created_by: str | None) -> Reference:
     """The Reference row of this file, computed and inserted when new; ValidationError for a bad file."""
-    from app.services.defences import defence_settings  # defences imports this module
 
     sha256 = _sha256(path)
     existing = _by_sha256(sha256)
@@ -101,7 +102,7 @@ def _store(path: Path, source: str, created_by: str | None) -> Reference:
 def reference_for_evaluation() -> Reference:
     """The current reference; the first time one is needed, REFERENCE_TRACES is measured and stored.
 
-    Raises ReferenceError (logged as an error: the staff must act) when there is none and the file is missing
+    Raises NoReference (logged as an error: the staff must act) when there is none and the file is missing
     or unusable.
     """
     found = current_reference()
@@ -110,12 +111,12 @@ def reference_for_evaluation() -> Reference:
     path = Path(current_app.config["REFERENCE_TRACES"])
     if not path.is_file():
         log.error("REFERENCE_TRACES %s is not a file: defences cannot be measured", path)
-        raise ReferenceError(_UNAVAILABLE, 503)
+        raise NoReference(_UNAVAILABLE)
     try:
         row = _store(path, path.name, None)
     except ValidationError as exc:
         log.error("REFERENCE_TRACES %s is not a usable reference: %s", path, exc.message)
-        raise ReferenceError(_UNAVAILABLE, 503) from exc
+        raise NoReference(_UNAVAILABLE) from exc
     if not row.active:  # staff retired it and none is active: it is still the configured one
         row.active, row.activated_at = True, clock.now()
         db.session.commit()
@@ -138,7 +139,7 @@ def set_reference(path: Path, *, source: str, by: str) -> Reference:
     file that was a reference before makes its stored row current again (no second computation).
 
     Raises:
-        ReferenceError: the file is not a readable defence-format zip, has bad sizes or no capture.
+        ReferenceRefused: the file is not a readable defence-format zip, has bad sizes or no capture.
     """
     path = Path(path)
     try:
@@ -146,7 +147,7 @@ def set_reference(path: Path, *, source: str, by: str) -> Reference:
         row = _store(path, source, by[:64])
     except ValidationError as exc:
         details = [f"{c.name}: {c.message}" for c in exc.checks if not c.passed]
-        raise ReferenceError(" ".join([exc.message, *details])) from exc
+        raise ReferenceRefused(" ".join([exc.message, *details])) from exc
     db.session.execute(
         sa.update(Reference).where(Reference.id != row.id, Reference.active.is_(True)).values(active=False)
     )
@@ -161,10 +162,10 @@ def set_reference(path: Path, *, source: str, by: str) -> Reference:
 def set_reference_upload(upload: FileStorage | None, actor: User) -> Reference:
     """Receive a staff upload (at most MAX_CONTENT_LENGTH bytes) into scratch space and make it the reference.
 
-    Raises ReferenceError (400 no file, 413 too large, 422 not a usable reference).
+    Raises ReferenceRefused (400 no file, 413 too large, 422 not a usable reference).
     """
     if upload is None or not upload.filename:
-        raise ReferenceError("No file was sent: choose a .zip holding one .csv of undefended traffic.", 400)
+        raise ReferenceRefused("No file was sent: choose a .zip holding one .csv of undefended traffic.", status=400)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     try:
         with scratch_dir("reference-") as tmp:
@@ -173,10 +174,10 @@ def set_reference_upload(upload: FileStorage | None, actor: User) -> Reference:
                 while chunk := upload.stream.read(1 << 20):
                     size += len(chunk)
                     if size > limit:
-                        raise ReferenceError(f"The file is larger than {limit // (1024 * 1024)} MB.", 413)
+                        raise ReferenceRefused(f"The file is larger than {limit // (1024 * 1024)} MB.", status=413)
                     out.write(chunk)
             if size == 0:
-                raise ReferenceError("The file is empty: choose a .zip holding one .csv of undefended traffic.")
+                raise ReferenceRefused("The file is empty: choose a .zip holding one .csv of undefended traffic.")
             source = secure_filename(upload.filename) or "reference.zip"
             return set_reference(path, source=source, by=actor.username)
     finally:

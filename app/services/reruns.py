@@ -18,18 +18,15 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Attack, Defence, Match, Submission, SubmissionRun, SubmissionStatus
 from app.services import audit, leaderboard_cache, lifecycle
+from app.services.errors import CompetitionError, Conflict, Invalid, NotFound
 from app.storage import get_storage
 
 # Columns of Defence a re-run of an unpinned defence replaces: everything but its identity.
 _IDENTITY = {"id", "team_id", "submission_id", "created_at"}
 
 
-class RerunRefused(Exception):
-    """A submission that cannot be re-run now; status is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
+class RerunRefused(Conflict):
+    """A submission that cannot be re-run now (still queued or running, its upload gone, re-run meanwhile)."""
 
 
 @dataclass
@@ -54,17 +51,17 @@ def rerun_submission(submission_id: int, requested_by: str) -> Submission:
 
     An attack's scores are removed with the archived run (its results keep them) and come back when the re-run
     succeeds; a defence's row is handled by keep_or_replace when the re-run records its result.
-    Raises RerunRefused: 404 no such submission, 409 still queued or running, or its upload is no longer stored.
+    Raises NotFound for no such submission; RerunRefused when it is still queued or running, or its upload is gone.
     """
     submission = db.session.get(Submission, submission_id)
     if submission is None:
-        raise RerunRefused(404, f"There is no submission #{submission_id}.")
+        raise NotFound(f"There is no submission #{submission_id}.")
     if not submission.status.finished:
         raise RerunRefused(
-            409, f"Submission #{submission.id} is still {submission.status.value}: re-run it once it has finished."
+            f"Submission #{submission.id} is still {submission.status.value}: re-run it once it has finished."
         )
     if not submission.file_key or not get_storage().exists(submission.file_key):
-        raise RerunRefused(409, f"The upload of submission #{submission.id} is no longer stored: it cannot be re-run.")
+        raise RerunRefused(f"The upload of submission #{submission.id} is no longer stored: it cannot be re-run.")
     number = 1 + (
         db.session.scalar(
             sa.select(sa.func.max(SubmissionRun.number)).where(SubmissionRun.submission_id == submission.id)
@@ -93,7 +90,7 @@ def rerun_submission(submission_id: int, requested_by: str) -> Submission:
     ).rowcount
     if reset != 1:
         db.session.rollback()
-        raise RerunRefused(409, f"Submission #{submission.id} was re-run by someone else meanwhile.")
+        raise RerunRefused(f"Submission #{submission.id} was re-run by someone else meanwhile.")
     db.session.add(archived)
     audit.record(
         requested_by,
@@ -107,7 +104,7 @@ def rerun_submission(submission_id: int, requested_by: str) -> Submission:
         db.session.commit()
     except sa.exc.IntegrityError as exc:  # the same history number taken by a concurrent re-run
         db.session.rollback()
-        raise RerunRefused(409, f"Submission #{submission.id} was re-run by someone else meanwhile.") from exc
+        raise RerunRefused(f"Submission #{submission.id} was re-run by someone else meanwhile.") from exc
     leaderboard_cache.clear_leaderboard()
     db.session.refresh(submission)
     lifecycle.enqueue(submission)  # a broker that does not answer leaves it queued for the sweeper
@@ -118,13 +115,13 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M")
 
 
 def parse_since(text: str) -> datetime:
-    """A UTC date typed by staff (YYYY-MM-DD, optionally HH:MM); RerunRefused 400 saying how to write it."""
+    """A UTC date typed by staff (YYYY-MM-DD, optionally HH:MM); Invalid saying how to write it otherwise."""
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(text.strip(), fmt)
         except ValueError:
             continue
-    raise RerunRefused(400, f"{text[:32]!r} is not a date: write it as YYYY-MM-DD, optionally followed by HH:MM (UTC).")
+    raise Invalid(f"{text[:32]!r} is not a date: write it as YYYY-MM-DD, optionally followed by HH:MM (UTC).")
 
 
 def failed_since(since: datetime) -> list[Submission]:
@@ -144,7 +141,7 @@ def rerun_failed_since(since: datetime, requested_by: str) -> BulkRerun:
     for submission in failed_since(since):
         try:
             done.rerun.append(rerun_submission(submission.id, requested_by))
-        except RerunRefused as exc:
+        except CompetitionError as exc:
             done.skipped.append((submission, exc.message))
     return done
 

@@ -19,6 +19,7 @@ from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Attack, Match, Round, Submission
 from app.services import audit, competition, provenance, scores
+from app.services.errors import NotFound
 from app.storage import StorageError, get_storage
 
 # Scores are recomputed by the same code from the same bytes: anything beyond float noise is a difference.
@@ -26,12 +27,8 @@ TOLERANCE = 1e-9
 SCORES = ("accuracy", "top5_accuracy", "roc_auc")
 
 
-class RescoreError(Exception):
-    """A rescore that cannot run (no such round); status is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
+class RescoreError(NotFound):
+    """A rescore that cannot run: the round was never generated."""
 
 
 @dataclass
@@ -72,11 +69,11 @@ def rounds() -> list[int]:
 def rescore_round(number: int | None = None, actor: str | None = None) -> RescoreReport:
     """Recompute every attack score of round number (default: the current round) (one staff action).
 
-    Raises RescoreError 404 when the round was never generated.
+    Raises RescoreError when the round was never generated.
     """
     number = competition.get_state().current_round if number is None else number
     if db.session.get(Round, number) is None:
-        raise RescoreError(404, f"Round {number} was never generated: there is nothing to rescore.")
+        raise RescoreError(f"Round {number} was never generated: there is nothing to rescore.")
     attacks = db.session.scalars(
         sa.select(Attack)
         .join(Match, Match.id == Attack.match_id)

@@ -18,6 +18,7 @@ from app import clock
 from app.evaluation.defence import relabel_test_pool
 from app.extensions import db
 from app.models import Defence, Match, RoundSet
+from app.services.errors import Conflict
 from app.services.queue import send_task
 from app.storage import get_storage, scratch_dir
 
@@ -25,8 +26,8 @@ log = logging.getLogger(__name__)
 TASK_NAME = "srs.prepare_round_set"
 
 
-class SetsNotReady(Exception):
-    """A set of a team's targets could not be prepared (answered 409; the staff sees the error)."""
+class SetsNotReady(Conflict):
+    """A set of a team's targets could not be prepared (the staff sees the error)."""
 
 
 def plan_sets(matches: list[Match]) -> list[RoundSet]:

@@ -13,12 +13,19 @@ from app.evaluation.matches import draw_matches
 from app.extensions import db
 from app.models import Defence, Match, Round, Submission, SubmissionStatus, Team, User
 from app.services import audit, competition, mail, round_sets
+from app.services.errors import Conflict, NotFound
 from app.services.leaderboard_cache import clear_leaderboard
 from app.services.teams import latest_attacks
 
 
-class RoundConflict(Exception):
-    """A round that cannot be generated now (answered 409 with the reason)."""
+class RoundConflict(Conflict):
+    """A round that cannot be generated or closed now."""
+
+    code = "round_conflict"
+
+
+class NoSuchRound(NotFound):
+    """A round number that was never generated."""
 
 
 @dataclass
@@ -95,10 +102,6 @@ def generate_round(number: int, matches_per_team: int, actor=None, note: str | N
     if ended:
         mail_round_results(previous_round)
     return matches
-
-
-class NoSuchRound(LookupError):
-    """A round number that was never generated (answered 404)."""
 
 
 def _end_round(number: int) -> bool:

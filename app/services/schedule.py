@@ -13,6 +13,7 @@ from app import clock
 from app.extensions import db
 from app.models import Phase, ScheduledAction, SubmissionKind
 from app.services import audit, competition, rounds
+from app.services.errors import Conflict, Invalid, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,12 @@ ACTIONS = {
 REGISTRATION_VALUES = ("open", "closed")
 
 
-class ScheduleError(Exception):
-    """A planned action that cannot be saved (answered 400/409 with this message)."""
+class ScheduleError(Invalid):
+    """A planned action that cannot be saved: an unknown action or value."""
+
+
+class AlreadyApplied(Conflict):
+    """A planned action that was already applied: it can no longer change."""
 
 
 @dataclass
@@ -99,12 +104,12 @@ def add(action: str, value: str | None, due_at: datetime, actor=None) -> Schedul
 
 
 def get_pending(action_id: int) -> ScheduledAction:
-    """A pending action; LookupError if missing, ScheduleError if already applied."""
+    """A pending action; NotFound if missing, AlreadyApplied if already applied."""
     row = db.session.get(ScheduledAction, action_id)
     if row is None:
-        raise LookupError(f"There is no scheduled action {action_id}.")
+        raise NotFound(f"There is no scheduled action {action_id}.")
     if row.applied_at is not None:
-        raise ScheduleError(f"Scheduled action {action_id} was already applied at {fmt(row.applied_at)}.")
+        raise AlreadyApplied(f"Scheduled action {action_id} was already applied at {fmt(row.applied_at)}.")
     return row
 
 

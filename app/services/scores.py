@@ -108,10 +108,6 @@ class ScoreView:
     other_rows: list[dict[str, Any]] = field(default_factory=list)  # final (staff, open) or public (closed) scores
     other_note: str | None = None  # which captures `other_rows` count
 
-    @property
-    def other_subset(self) -> str:
-        return PRIVATE if self.subset == PUBLIC else PUBLIC
-
 
 def _stored_rows(submission: Submission) -> list[dict[str, Any]]:
     """The per-target rows recorded with the submission: public-subset scores (marked subset=public).

@@ -1,4 +1,4 @@
-"""A one-off rewrite of stored sets into the layout students' scripts read right (issue 8).
+"""A one-off rewrite of stored sets into the layout students' scripts read right.
 
 Sets written before the layout rule listed test captures in random order: the example attack, which pairs a
 groupby("capture_id") with ids taken in file order, then scores at chance. The rows stay the same; only their

@@ -27,6 +27,7 @@ from app.evaluation.arrays import as_numpy
 from app.extensions import db
 from app.models import Defence, Match, Round, Submission, Team
 from app.services import competition, round_sets
+from app.services.errors import NotFound
 from app.services.teams import latest_attacks
 from app.storage import get_storage, scratch_dir
 
@@ -42,7 +43,7 @@ HASHES_PREFIX = "similarity/defence_sizes"
 DEFENCE_READ_BUDGET_SECONDS = 20
 
 
-class NoSuchRound(LookupError):
+class NoSuchRound(NotFound):
     """A round that was not generated (answered 404)."""
 
 

@@ -15,21 +15,8 @@ from app.evaluation.errors import ValidationError
 from app.extensions import db
 from app.models import Submission, SubmissionKind, SubmissionStatus, User
 from app.services import competition, lifecycle, quotas, schedule
+from app.services.errors import UploadRefused
 from app.storage import NO_SPACE, Storage, StorageFull, get_storage, scratch_dir
-
-
-class UploadRefused(Exception):
-    """An upload refused before queueing; status is the HTTP status to answer with."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.retry_after = retry_after  # seconds until a refused upload would be accepted (quotas)
-
-    @property
-    def closes_page(self) -> bool:
-        """Whether the refusal concerns the whole page (phase closed, no team), not the file sent."""
-        return self.code in ("phase_closed", "no_team")
 
 
 def _receive(upload: FileStorage, tmp_dir: Path) -> tuple[Path, str, int]:

@@ -12,7 +12,7 @@ import pytest
 
 from app.evaluation.defence import CellMedians, DefenceSettings, compute_reference, evaluate_defence
 from app.evaluation.errors import ValidationError
-from app.services.defences import defence_settings
+from app.services.settings import defence_settings
 from tests import factories
 from tests.client import corpus
 from tests.client.served import Srs, served

@@ -27,7 +27,7 @@ NO_QUOTAS = {"DEFENCE_UPLOADS_PER_DAY": 0, "ATTACK_UPLOADS_PER_DAY": 0}
 def reference_args(app) -> list[str]:
     """The validator's reference option that matches the worker's.
 
-    Before issue 8's REFERENCE_TRACES setting, the worker measures no overheads and runs no plausibility check
+    Without a REFERENCE_TRACES setting, the worker measures no overheads and runs no plausibility check
     (--no-reference); with it, the bundled reference is the default sample's medians, any other file is given.
     """
     path = app.config.get("REFERENCE_TRACES")

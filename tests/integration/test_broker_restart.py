@@ -1,4 +1,4 @@
-"""The real ./run-srs.sh survives a Redis restart while a worker holds an unacknowledged task (issue 12).
+"""The real ./run-srs.sh survives a Redis restart while a worker holds an unacknowledged task.
 
 Before supervision, the worker's main process died in kombu's restore_unacked (AttributeError: 'NoneType'
 object has no attribute 'hostname'), and run-srs.sh, waiting on any child, then stopped the web server too.

@@ -34,7 +34,7 @@ def zipped(frame: pd.DataFrame, member: str = "defence.csv") -> bytes:
 
 
 def kb_copy() -> bytes:
-    """The sample with sizes written in kB (rounded, never 0): the unit game issue 8 closes."""
+    """The sample with sizes written in kB (rounded, never 0): a unit mistake the checks must catch."""
     frame = pd.read_csv(SAMPLE_DEFENCE)
     size = frame["direction_size"]
     frame["direction_size"] = np.sign(size) * np.maximum(1, (size.abs() / 1000).round()).astype(int)

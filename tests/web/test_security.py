@@ -1,4 +1,4 @@
-"""Session key, login limits, proxies, timing and security headers: reproductions of issue 13's findings."""
+"""Session key, login limits, proxies, timing and security headers."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, jsonify
+from flask import jsonify
 
 from app.routes.api import bp
 from app.routes.api.auth import token_required
@@ -45,10 +45,7 @@ TRADEOFF_FIELDS = (
 def get_leaderboard():
     """One round's rows (default: the current round); numbers are null when missing."""
     current = competition.get_state().current_round
-    try:
-        number = leaderboard.board_round(query_int("round"), current)
-    except leaderboard.NoSuchRound as exc:
-        abort(404, str(exc))
+    number = leaderboard.board_round(query_int("round"), current)
     board = leaderboard.round_board(number)
     fields = ROW_FIELDS + (TRADEOFF_FIELDS if board["scoring"] == "tradeoff" else ())
     rows = [{k: r[k] for k in fields} for r in board["rows"]]

@@ -18,10 +18,7 @@ def post_round():
     number = body.get("round") if isinstance(body, dict) else None
     if not isinstance(number, int) or isinstance(number, bool):
         abort(400, 'Send a JSON object {"round": n} with the next round number.')
-    try:
-        matches = rounds.generate_round(number, current_app.config["MATCHES_PER_TEAM"])
-    except rounds.RoundConflict as exc:
-        return jsonify(error="round_conflict", message=str(exc)), 409
+    matches = rounds.generate_round(number, current_app.config["MATCHES_PER_TEAM"])
     return jsonify(round=number, matches=[rounds.match_as_dict(m) for m in matches]), 201
 
 
@@ -29,12 +26,7 @@ def post_round():
 @admin_token_required
 def close_round(number: int):
     """Close round n now: its final scores (on the private subset) are published."""
-    try:
-        closed = rounds.close_round(number)
-    except rounds.NoSuchRound as exc:
-        abort(404, str(exc))
-    except rounds.RoundConflict as exc:
-        return jsonify(error="round_conflict", message=str(exc)), 409
+    closed = rounds.close_round(number)
     return jsonify(round=closed.number, closed_at=closed.closed_at.isoformat() + "Z")
 
 

@@ -45,10 +45,7 @@ def post_schedule():
     if not isinstance(body["action"], str):
         abort(400, '"action" must be one of "phase", "registration", "round".')
     due_at = _parse_due(body["due_at"])
-    try:
-        row = schedule.add(body["action"], value, due_at)
-    except schedule.ScheduleError as exc:
-        abort(400, str(exc))
+    row = schedule.add(body["action"], value, due_at)
     return jsonify(schedule.as_dict(row)), 201
 
 
@@ -56,10 +53,5 @@ def post_schedule():
 @admin_token_required
 def delete_schedule(action_id: int):
     """Remove a pending action; 409 once applied."""
-    try:
-        schedule.delete(action_id)
-    except LookupError as exc:
-        abort(404, str(exc))
-    except schedule.ScheduleError as exc:
-        abort(409, str(exc))
+    schedule.delete(action_id)
     return "", 204

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import jsonify, request
 
 from app.routes.api import bp
 from app.routes.api.auth import admin_token_required
@@ -15,8 +15,4 @@ from app.services import similarity
 def get_similarity():
     """A round's suspicious pairs of attacks and defences, most suspicious first (`all=1`: every pair compared)."""
     number = query_int("round")
-    try:
-        view = similarity.round_similarity(number, everything=request.args.get("all") in ("1", "true"))
-    except similarity.NoSuchRound as exc:
-        abort(404, str(exc))
-    return jsonify(view)
+    return jsonify(similarity.round_similarity(number, everything=request.args.get("all") in ("1", "true")))
