@@ -1,8 +1,8 @@
 """CSV cells that a spreadsheet cannot run as formulas (CSV injection), whatever separator it splits on.
 
-Every field is quoted (a spreadsheet that splits on `;` or tab keeps a quoted field whole), and a text cell is
-neutralised where a formula could start: at its beginning, and after any `;`, `,`, tab or line break, for
-a spreadsheet that ignores the quotes and splits there.
+A text cell is neutralised wherever a formula could start: at its beginning, and after any `;`, `,`, tab or line
+break, for a spreadsheet that splits cells there (`;` in many European locales). Quoting stays minimal (only
+cells holding a comma, quote or line break), so scripts that read the exports keep working as they are.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def neutralise(cell: Any) -> Any:
 def to_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """The CSV text of a header and rows, every cell neutralised (None becomes an empty cell)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([neutralise(c) for c in columns])
     for row in rows:
         writer.writerow(["" if cell is None else neutralise(cell) for cell in row])
