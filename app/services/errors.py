@@ -29,10 +29,6 @@ class Invalid(CompetitionError):
     status, code = 400, "bad_request"
 
 
-class Forbidden(CompetitionError):
-    status, code = 403, "forbidden"
-
-
 class NotFound(CompetitionError):
     status, code = 404, "not_found"
 
@@ -41,10 +37,6 @@ class Conflict(CompetitionError):
     """Not possible in the competition's current state (already done, still running, not ready)."""
 
     status, code = 409, "conflict"
-
-
-class TooLarge(CompetitionError):
-    status, code = 413, "too_large"
 
 
 class Refused(CompetitionError):
