@@ -16,6 +16,7 @@ from flask import Flask
 from app import create_app
 from app.extensions import db, limiter
 from tests import factories
+from tests.api_schema import SchemaCheckedClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DEFENCE = ROOT / "attack_defence_test_scripts" / "test_defence.csv.zip"
@@ -53,6 +54,7 @@ def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
         "REDIS_URL": TEST_REDIS_URL,
     }
     app = create_app("testing", **{**settings, **overrides})
+    app.test_client_class = SchemaCheckedClient  # every 2xx API body checked against the OpenAPI document
     # Tests touch the database through a twin app's context: a request to `app` then gets an app context of
     # its own, as in production, instead of sharing `g` (and Flask-Login's cached user) across requests.
     limiter.reset()  # counters live in the process's memory: each test starts from zero

@@ -22,6 +22,7 @@ from flask_migrate import upgrade
 from app import create_app
 from app.extensions import db
 from app.services import maintenance
+from tests.api_schema import SchemaCheckedClient
 from tests.conftest import ROOT, TEST_REDIS_URL, free_port, run_namespace, skip_or_fail
 
 pytestmark = pytest.mark.integration
@@ -200,6 +201,7 @@ def live_stack(request, tmp_path_factory):
         LEADERBOARD_CACHE_TIME=5,  # these tests log the same users in many times; limits have their own tests
         SECRET_KEY=settings["SECRET_KEY"],  # the workers sign what they make (reset links) with the same key
     )
+    app.test_client_class = SchemaCheckedClient
     with app.app_context():
         upgrade()
     stack = LiveStack(app=app, env=env, base=base, mailbox=mailbox)

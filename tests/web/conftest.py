@@ -9,6 +9,7 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db, limiter
+from tests.api_schema import SchemaCheckedClient
 
 
 @pytest.fixture
@@ -25,6 +26,7 @@ def make_app(tmp_path) -> Iterator[Callable[..., Flask]]:
             "CELERY_ALWAYS_EAGER": True,
         }
         app = create_app("testing", **(settings | overrides))
+        app.test_client_class = SchemaCheckedClient
         limiter.reset()  # after create_app: the limiter has no storage before its first init_app
         ctx = app.app_context()
         ctx.push()
