@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +44,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_sqlite_template: Path | None = None
+
+
+def _schema_template() -> Path:
+    """A SQLite file with every table, built once per test process (create_all costs far more than a copy)."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        folder = Path(tempfile.mkdtemp(prefix="srs-schema-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        engine = sa.create_engine(f"sqlite:///{folder / 'schema.db'}")
+        db.metadata.create_all(engine)
+        engine.dispose()
+        _sqlite_template = folder / "schema.db"
+    return _sqlite_template
+
+
+def create_schema() -> None:
+    """Create every table in the current app's database: a new SQLite file starts as a copy of the template."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if not path.exists():
+            shutil.copyfile(_schema_template(), path)
+            return
+    db.create_all()
+
+
 @contextmanager
 def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
     """The testing app on database_url (tables created), files under tmp_path; the body runs in a twin's context."""
@@ -59,7 +89,7 @@ def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
     limiter.reset()  # counters live in the process's memory: each test starts from zero
     twin = create_app("testing", **app.config)
     with twin.app_context():
-        db.create_all()
+        create_schema()
         yield app
         db.session.remove()
         db.engine.dispose()

@@ -9,6 +9,7 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db, limiter
+from tests.conftest import create_schema
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def make_app(tmp_path) -> Iterator[Callable[..., Flask]]:
         ctx = app.app_context()
         ctx.push()
         contexts.append(ctx)
-        db.create_all()
+        create_schema()
         return app
 
     yield build

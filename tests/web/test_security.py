@@ -18,6 +18,7 @@ from app.security import CONTENT_SECURITY_POLICY
 from app.services import accounts, competition
 from config import DEFAULT_SECRET_KEY
 from tests import factories
+from tests.conftest import create_schema
 from tests.factories import make_user
 
 ENV_EXAMPLE_KEY = "change-me-to-a-long-random-string"
@@ -49,7 +50,7 @@ def make_dev_app(tmp_path):
         app = create_app(config, **(settings | overrides))
         limiter.reset()  # after create_app: the limiter has no storage before its first init_app
         with app.app_context():
-            db.create_all()
+            create_schema()
         apps.append(app)
         return app
 
