@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import jinja2
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -71,6 +72,29 @@ def create_schema() -> None:
     db.create_all()
 
 
+class _SharedBytecode(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for every app of the test process (each test builds new apps, whose
+    environments would otherwise parse and compile every template again); the source's checksum still decides."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self._code:
+            bucket.bytecode_from_string(self._code[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_templates = _SharedBytecode()
+
+
+def share_compiled_templates(app: Flask) -> Flask:
+    app.jinja_env.bytecode_cache = _templates
+    return app
+
+
 @contextmanager
 def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
     """The testing app on database_url (tables created), files under tmp_path; the body runs in a twin's context."""
@@ -84,6 +108,7 @@ def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
         REDIS_URL=TEST_REDIS_URL,
         **overrides,
     )
+    share_compiled_templates(app)
     # Tests touch the database through a twin app's context: a request to `app` then gets an app context of
     # its own, as in production, instead of sharing `g` (and Flask-Login's cached user) across requests.
     limiter.reset()  # counters live in the process's memory: each test starts from zero
