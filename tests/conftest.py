@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import jinja2
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -42,6 +46,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_sqlite_template: Path | None = None
+
+
+def _schema_template() -> Path:
+    """A SQLite file with every table, built once per test process (create_all costs far more than a copy)."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        folder = Path(tempfile.mkdtemp(prefix="srs-schema-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        engine = sa.create_engine(f"sqlite:///{folder / 'schema.db'}")
+        db.metadata.create_all(engine)
+        engine.dispose()
+        _sqlite_template = folder / "schema.db"
+    return _sqlite_template
+
+
+def create_schema() -> None:
+    """Create every table in the current app's database: a new SQLite file starts as a copy of the template."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if not path.exists():
+            shutil.copyfile(_schema_template(), path)
+            return
+    db.create_all()
+
+
+class _SharedBytecode(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for every app of the test process (each test builds new apps, whose
+    environments would otherwise parse and compile every template again); the source's checksum still decides."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self._code:
+            bucket.bytecode_from_string(self._code[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_templates = _SharedBytecode()
+
+
+def share_compiled_templates(app: Flask) -> Flask:
+    app.jinja_env.bytecode_cache = _templates
+    return app
+
+
 @contextmanager
 def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
     """The testing app on database_url (tables created), files under tmp_path; the body runs in a twin's context."""
@@ -55,12 +109,13 @@ def app_on(database_url: str, tmp_path: Path, **overrides) -> Iterator[Flask]:
     }
     app = create_app("testing", **{**settings, **overrides})
     app.test_client_class = SchemaCheckedClient  # every 2xx API body checked against the OpenAPI document
+    share_compiled_templates(app)
     # Tests touch the database through a twin app's context: a request to `app` then gets an app context of
     # its own, as in production, instead of sharing `g` (and Flask-Login's cached user) across requests.
     limiter.reset()  # counters live in the process's memory: each test starts from zero
     twin = create_app("testing", **app.config)
     with twin.app_context():
-        db.create_all()
+        create_schema()
         yield app
         db.session.remove()
         db.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import sqlalchemy as sa
+from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 from app.models import (
@@ -22,6 +23,10 @@ from app.models import (
 from app.services import accounts, competition
 
 _sciper = itertools.count(100000)
+# Users made here get a real scrypt hash with a low work factor: creating one and each login then take a few
+# milliseconds instead of ~0.1 s apiece (hundreds of tests create and log in users). Accounts made through the
+# app hash at full cost, and tests/web/test_security.py checks that unknown names cost as much as that.
+FAST_PASSWORD_HASH = "scrypt:1024:8:1"
 
 
 def make_team(name: str) -> Team:
@@ -42,7 +47,7 @@ def make_user(username: str, *, team: str | None = None, admin: bool = False, pa
         is_admin=admin,
         team=make_team(team) if team else None,
     )
-    user.set_password(password)
+    user.password_hash = generate_password_hash(password, method=FAST_PASSWORD_HASH)
     db.session.add(user)
     db.session.commit()
     return user

@@ -1,5 +1,20 @@
-"""The live stack: a migrated database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set), a real Redis,
-a real Celery worker process and an aiosmtpd server collecting mail."""
+"""The live stack: a migrated database, a real Redis, real Celery worker processes and an aiosmtpd server
+collecting mail.
+
+Which database each test runs on (chosen once, here, by `pytest_generate_tests`):
+
+- every flow runs ONCE, on the primary database: PostgreSQL when TEST_DATABASE_URL is set (or SRS_REQUIRE_ALL=1,
+  as on CI, where a missing PostgreSQL then fails), SQLite otherwise, so a newcomer's run still covers every flow;
+- a test marked `@pytest.mark.both_databases` runs on SQLite AND on PostgreSQL (when set): the ones where the
+  database is the point (compare-and-set claims under double runs, worker deaths and sweeps, two beats racing
+  for one scheduled action). Migrations and the quota race have their own both-database tests outside this
+  directory (tests/test_migrations.py, tests/web/test_quotas.py, fixture `database_url`).
+
+The baseline attack's worker (queue CELERY_TASK_QUEUE + ".baseline") is not started by default: accepted defences
+still queue their baseline run (the message waits in Redis, the row stays queued), but no process spends CPU on
+it. The tests about the baseline ask for it with the `baseline_worker` fixture, which starts it on an emptied
+queue and stops it afterwards.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +38,7 @@ from app import create_app
 from app.extensions import db
 from app.services import maintenance
 from tests.api_schema import SchemaCheckedClient
-from tests.conftest import ROOT, TEST_REDIS_URL, free_port, run_namespace, skip_or_fail
+from tests.conftest import REQUIRE_ALL, ROOT, TEST_REDIS_URL, free_port, run_namespace, skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +104,25 @@ class LiveStack:
             start_new_session=True,
         )
 
+    def start_baseline_worker(self) -> None:
+        """Start the baseline attack's worker (as run-srs.sh does) on an emptied queue, unless it runs.
+
+        Its queue is emptied first: earlier tests queued baseline runs of defences since deleted (flush_db), and
+        on SQLite their ids come back, so a stale message would run the baseline of another test's defence.
+        """
+        if self.baseline_worker is not None and self.baseline_worker.poll() is None:
+            return
+        queue = self.env["CELERY_TASK_QUEUE"] + ".baseline"
+        r = redis.Redis.from_url(self.env["CELERY_BROKER_URL"])
+        stale = list(r.scan_iter(queue + "*"))
+        if stale:
+            r.delete(*stale)
+        self.baseline_log = self.base / f"baseline-worker-{time.monotonic_ns()}.log"
+        self.baseline_worker = self._celery_worker(queue, "baseline", self.baseline_log)
+
     def start_worker(self) -> None:
-        """Start the worker of the main queue and, unless it runs, the baseline attack's worker (as run-srs.sh)."""
+        """Start a worker of the main queue (the baseline's worker only on demand: start_baseline_worker)."""
         queue = self.env["CELERY_TASK_QUEUE"]
-        if self.baseline_worker is None or self.baseline_worker.poll() is not None:
-            self.baseline_log = self.base / f"baseline-worker-{time.monotonic_ns()}.log"
-            self.baseline_worker = self._celery_worker(queue + ".baseline", "baseline", self.baseline_log)
         self.worker_log = self.base / f"worker-{time.monotonic_ns()}.log"
         self.worker = self._celery_worker(queue, "test", self.worker_log)
         try:
@@ -129,11 +157,17 @@ def _stop(process: subprocess.Popen | None) -> None:
             process.wait()
 
 
-def _database_urls() -> list[str]:
-    backends = ["sqlite"]
-    if os.environ.get("TEST_DATABASE_URL") or os.environ.get("SRS_REQUIRE_ALL") == "1":
-        backends.append("postgresql")
-    return backends
+_WITH_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL")) or REQUIRE_ALL
+PRIMARY_BACKEND = "postgresql" if _WITH_POSTGRES else "sqlite"
+ALL_BACKENDS = ["sqlite", "postgresql"] if _WITH_POSTGRES else ["sqlite"]
+
+
+def pytest_generate_tests(metafunc):
+    """Run each test on the primary database, and a `both_databases` test on every one (see the docstring)."""
+    if "live_stack" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_databases") is not None
+        backends = ALL_BACKENDS if both else [PRIMARY_BACKEND]
+        metafunc.parametrize("live_stack", backends, indirect=True, scope="session")
 
 
 def _prepare_postgres(url: str) -> None:
@@ -148,7 +182,7 @@ def _prepare_postgres(url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="session", params=_database_urls())
+@pytest.fixture(scope="session")
 def live_stack(request, tmp_path_factory):
     base = tmp_path_factory.mktemp(f"live-{request.param}")
     if request.param == "sqlite":
@@ -231,3 +265,11 @@ def stack(live_stack):
         live_stack.start_worker()
     yield live_stack
     db.session.remove()
+
+
+@pytest.fixture
+def baseline_worker(stack):
+    """The live stack with the baseline attack's worker running, for this test only."""
+    stack.start_baseline_worker()
+    yield stack
+    stack.stop_baseline_worker()

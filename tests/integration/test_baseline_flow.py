@@ -16,7 +16,8 @@ from tests.integration.helpers import logged_in, upload, wait_finished
 pytestmark = pytest.mark.integration
 
 
-def test_the_sample_defence_gets_its_privacy_estimate(stack):
+def test_the_sample_defence_gets_its_privacy_estimate(baseline_worker):
+    stack = baseline_worker
     factories.make_user("alice", team="al-bo")
     competition.update_state(phase=Phase.DEFENCE)
     client = logged_in(stack.app, "alice")

@@ -18,7 +18,7 @@ from tests.conftest import SAMPLE_DEFENCE, TEST_REDIS_URL
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import logged_in, upload, wait_finished
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]  # claims under races: database-specific
 
 
 def _id(response) -> int:

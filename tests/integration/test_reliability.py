@@ -17,7 +17,7 @@ from tests.conftest import SAMPLE_DEFENCE, free_port
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import logged_in, upload, wait_finished
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]  # claims under races: database-specific
 
 
 @pytest.fixture

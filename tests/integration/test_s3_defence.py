@@ -57,6 +57,7 @@ def s3_stack(tmp_path, monkeypatch):
         ctx = create_app("testing", **app.config).app_context()
         ctx.push()
         stack.start_worker()
+        stack.start_baseline_worker()  # the test follows the baseline attack's reads from the bucket too
         try:
             yield stack
         finally:

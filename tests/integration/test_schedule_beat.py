@@ -60,6 +60,7 @@ def current_phase() -> Phase:
     return competition.get_state().phase
 
 
+@pytest.mark.both_databases  # two beats race for one action: the database's locking is the point
 def test_two_real_beats_apply_a_phase_change_once_within_seconds(stack):
     competition.update_state(phase=Phase.DEFENCE, actor="tester")
     beats = [start_beat(stack, "a"), start_beat(stack, "b")]

@@ -10,6 +10,7 @@ from flask import Flask
 from app import create_app
 from app.extensions import db, limiter
 from tests.api_schema import SchemaCheckedClient
+from tests.conftest import create_schema, share_compiled_templates
 
 
 @pytest.fixture
@@ -25,13 +26,13 @@ def make_app(tmp_path) -> Iterator[Callable[..., Flask]]:
             "CELERY_BROKER_URL": "memory://",
             "CELERY_ALWAYS_EAGER": True,
         }
-        app = create_app("testing", **(settings | overrides))
+        app = share_compiled_templates(create_app("testing", **(settings | overrides)))
         app.test_client_class = SchemaCheckedClient
         limiter.reset()  # after create_app: the limiter has no storage before its first init_app
         ctx = app.app_context()
         ctx.push()
         contexts.append(ctx)
-        db.create_all()
+        create_schema()
         return app
 
     yield build
