@@ -58,7 +58,9 @@ def form_page(endpoint: str):
 
 
 def competition_error(e: CompetitionError):
-    """JSON under /api, else the error page; a refused upload is shown on its page instead (see upload_page)."""
+    """JSON under /api, else the error page; a refused upload is shown on its page instead (see upload_page).
+    Whatever the refused request had started in the session is rolled back: nothing half-done is kept."""
+    db.session.rollback()
     page = upload_page(e) if isinstance(e, UploadRefused) and not wants_json() else None
     response = make_response(page or error_response(e.status, e.message, e.code))
     if e.retry_after:
