@@ -158,6 +158,20 @@ def measure(sets: tuple[Path, Path, Path], seed: int, repeat: int) -> dict:
     return best
 
 
+def attack_each(defences: dict[str, pd.DataFrame], sample: pd.DataFrame, seed: int, repeat: int):
+    """For each defence: write it as an upload, split it as the platform does, run the baseline attack on it;
+    yields (name, rows, bandwidth overhead, time overhead, the attack's figures)."""
+    with tempfile.TemporaryDirectory() as work:
+        for number, (name, frame) in enumerate(defences.items()):
+            folder = Path(work) / f"defence_{number}"
+            folder.mkdir()
+            upload = folder / "upload.csv.zip"
+            write_upload(frame, upload)
+            sets = split_like_the_platform(upload, folder, seed)
+            bandwidth, duration = overheads(frame, sample)
+            yield name, len(frame), bandwidth, duration, measure(sets, seed, repeat)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-fail", action="store_true", help="print only; exit 0 even if a target is missed")
@@ -174,16 +188,8 @@ def main() -> int:
         "FRONT-style dummies": front(sample, args.seed),
     }
     results = []
-    with tempfile.TemporaryDirectory() as work:
-        for number, (name, frame) in enumerate(defences.items()):
-            folder = Path(work) / f"defence_{number}"
-            folder.mkdir()
-            upload = folder / "upload.csv.zip"
-            write_upload(frame, upload)
-            sets = split_like_the_platform(upload, folder, args.seed)
-            bandwidth, duration = overheads(frame, sample)
-            results.append((name, len(frame), bandwidth, duration, measure(sets, args.seed, args.repeat)))
-            del frame
+    for name, rows, bandwidth, duration, run in attack_each(defences, sample, args.seed, args.repeat):
+        results.append((name, rows, bandwidth, duration, run))
     header = (
         f"{'defence':<20} {'rows':>10} {'bandwidth':>9} {'time':>6} {'accuracy':>8} {'95% CI':>13} {'top-5':>6} "
         f"{'ROC-AUC':>7} {'95% CI':>13} {'time s':>6} {'cpu s':>6} {'peak MB':>7} {'scoring s':>9}"

@@ -12,13 +12,12 @@ with the same attackers on every defence, the attack scores are equal and the de
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_baseline import front, measure, overheads, padded, read_sample, split_like_the_platform, write_upload
+from bench_baseline import attack_each, front, padded, read_sample
 
 from app.evaluation.tradeoff import advantage, defence_score
 
@@ -37,15 +36,8 @@ def main() -> int:
     sample = read_sample()
     defences = {"undefended": sample, "padded to 1500 B": padded(sample), "FRONT-style dummies": front(sample, 1)}
     results = {}
-    with tempfile.TemporaryDirectory() as work:
-        for number, (name, frame) in enumerate(defences.items()):
-            folder = Path(work) / f"defence_{number}"
-            folder.mkdir()
-            upload = folder / "upload.csv.zip"
-            write_upload(frame, upload)
-            sets = split_like_the_platform(upload, folder, args.seed)
-            bandwidth, duration = overheads(frame, sample)
-            results[name] = (bandwidth, duration, measure(sets, args.seed, 1))
+    for name, _, bandwidth, duration, run in attack_each(defences, sample, args.seed, 1):
+        results[name] = (bandwidth, duration, run)
     before, after = {}, {}
     rows = []
     for name, (bandwidth, duration, run) in results.items():
