@@ -23,6 +23,7 @@ from app.services import (
     reruns,
     rescore,
     round_sets,
+    rounds,
     scores,
     similarity,
 )
@@ -167,12 +168,12 @@ def similarity_page():
     """Pairs of uploads of a round that look copied, most suspicious first (`all=1`: every pair compared)."""
     current = competition.get_state().current_round
     number = query_int("round")
-    everything = request.args.get("all") == "1"
+    everything = request.args.get("all") in ("1", "true")
     view, problem = None, None
     if current:
         try:
             view = similarity.round_similarity(number, everything=everything)
-        except similarity.NoSuchRound as exc:
+        except rounds.NoSuchRound as exc:
             problem = str(exc)
     return render_template(
         "dashboard/similarity.html",

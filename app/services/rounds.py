@@ -117,15 +117,23 @@ def _end_round(number: int) -> bool:
     )
 
 
+def generated_round(number: int) -> Round:
+    """Round `number`; NoSuchRound, naming the rounds there are, when it was never generated."""
+    found = db.session.get(Round, number)
+    if found is None:
+        current = competition.get_state().current_round
+        there = "no round has been generated yet" if current == 0 else f"rounds go from 1 to {current}"
+        raise NoSuchRound(f"There is no round {number}: {there}.")
+    return found
+
+
 def close_round(number: int, actor=None) -> Round:
     """End round `number` now: its final scores (on the private subset) are published (pages, API, leaderboard) and
     mailed to its teams; the audit log records who did it (actor: default the request's user).
 
     Raises NoSuchRound when it was never generated, RoundConflict when it is already closed.
     """
-    found = db.session.get(Round, number)
-    if found is None:
-        raise NoSuchRound(f"There is no round {number}: rounds go from 1 to {competition.get_state().current_round}.")
+    found = generated_round(number)
     if not _end_round(number):
         db.session.rollback()
         raise RoundConflict(f"Round {number} is already closed: its final scores are published.")

@@ -23,15 +23,18 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from app.evaluation import similarity
+from app.evaluation.archive import read_single_csv
 from app.evaluation.arrays import as_numpy
+from app.evaluation.errors import ValidationError
 from app.extensions import db
-from app.models import Defence, Match, Round, Submission, Team
-from app.services import competition, round_sets
-from app.services.errors import NotFound
+from app.models import Defence, Match, Submission, Team
+from app.services import competition, round_sets, rounds
 from app.services.teams import latest_attacks
-from app.storage import get_storage, scratch_dir
+from app.storage import StorageError, get_storage, scratch_dir
 
 log = logging.getLogger(__name__)
+# What reading a stored upload, set or hash file can raise: it is named in the view, never a server error.
+UNREADABLE = (StorageError, ValidationError, OSError, ValueError, KeyError, zipfile.BadZipFile, pa.ArrowException)
 
 EXAMPLE_SCRIPT_NOTE = (
     "Two teams that both run the course's example attack script unchanged (or on the same features) will look "
@@ -41,10 +44,6 @@ HASHES_PREFIX = "similarity/defence_sizes"
 # Reading a defence's traces takes about a second (1.5 M packets); a view reads those not read before for at most
 # this long, so the first view of a large round stays short; later views find them stored.
 DEFENCE_READ_BUDGET_SECONDS = 20
-
-
-class NoSuchRound(NotFound):
-    """A round that was not generated (answered 404)."""
 
 
 @dataclass
@@ -58,20 +57,10 @@ class _Attack:
     cells: np.ndarray  # true cells, aligned with ids
 
 
-def check_round(number: int | None) -> int:
-    """The round asked for (default: the current one), checked; NoSuchRound when it was not generated."""
-    current = competition.get_state().current_round
-    number = current if number is None else number
-    if db.session.get(Round, number) is None:
-        if current == 0:
-            raise NoSuchRound(f"There is no round {number}: no round has been generated yet.")
-        raise NoSuchRound(f"There is no round {number}: rounds go from 1 to {current}.")
-    return number
-
-
 def round_similarity(number: int | None, *, everything: bool = False) -> dict[str, Any]:
-    """The round's suspicious pairs, most suspicious first (every compared pair with `everything`)."""
-    number = check_round(number)
+    """The round's suspicious pairs, most suspicious first (every compared pair with `everything`); rounds.NoSuchRound
+    when the round (default: the current one) was not generated."""
+    number = rounds.generated_round(competition.get_state().current_round if number is None else number).number
     matches = list(db.session.scalars(sa.select(Match).where(Match.round == number).order_by(Match.id)))
     teams = {t.id: t.name for t in db.session.scalars(sa.select(Team))}
     attack_pairs, skipped = _attack_pairs(matches, teams)
@@ -171,7 +160,7 @@ def _load_attack(match, attack, submissions, sets, uploads, teams, skipped) -> _
             uploads[submission.id] = _read_upload(submission.file_key)
         rows = uploads[submission.id].get(match.defender_team_id)
         own_ids, cells, pool_ids = _read_verification(holder.verification_key)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, pa.ArrowException) as exc:
+    except UNREADABLE as exc:
         log.warning("similarity: attack %s unreadable: %s", submission.id, exc)
         skipped.append(f"{name}'s attack on {teams.get(match.defender_team_id)}: unreadable ({exc})")
         return None
@@ -195,11 +184,9 @@ def _load_attack(match, attack, submissions, sets, uploads, teams, skipped) -> _
 
 
 def _csv_of(key: str) -> bytes:
-    with get_storage().open(key) as stream, zipfile.ZipFile(io.BytesIO(stream.read())) as archive:
-        members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
-        if len(members) != 1:
-            raise ValueError(f"{len(members)} CSV files in {key}")
-        return archive.read(members[0])
+    """The one CSV of a stored zip (an upload already checked, or a set the platform wrote)."""
+    with get_storage().local_path(key) as path:
+        return read_single_csv(path, f"the stored file {key} is not as the platform wrote it.")
 
 
 def _read_upload(key: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -241,7 +228,7 @@ def _defence_pairs(defence_ids: list[int], teams: dict[int, str], skipped: list[
             continue
         try:
             hashes[d.id] = defence_hashes(d)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, pa.ArrowException) as exc:
+        except UNREADABLE as exc:
             log.warning("similarity: defence %s unreadable: %s", d.id, exc)
             skipped.append(f"{teams.get(d.team_id)}'s defence: its traces are unreadable ({exc})")
     pairs = []

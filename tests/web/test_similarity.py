@@ -174,3 +174,18 @@ def test_before_round_1_the_tab_says_there_is_nothing_to_compare(client, auth, a
     assert page.status_code == 200 and "No round was generated yet" in page.get_data(as_text=True)
     missing = client.get("/api/v1/admin/similarity", headers=factories.api_token(admin))
     assert missing.status_code == 404 and "no round has been generated yet" in missing.get_json()["message"]
+
+
+def test_a_stored_file_gone_missing_is_named_not_a_server_error(planted):
+    """An attack upload deleted from storage: the view says whose file it is and compares the rest."""
+    from app.storage import get_storage
+
+    carol_attack = db.session.scalars(
+        sa.select(Submission).where(Submission.team_id == planted["carol"].team_id, Submission.kind == "attack")
+    ).first()
+    get_storage().delete(carol_attack.file_key)
+    response = planted["client"].get("/api/v1/admin/similarity?round=1", headers=planted["admin"])
+    assert response.status_code == 200
+    body = response.get_json()
+    assert any(s.startswith("carol-team's attack on") and "unreadable" in s for s in body["skipped"])
+    assert [p["kind"] for p in body["pairs"]] == ["defence"]  # the copy cannot be compared without carol's file
