@@ -172,6 +172,19 @@ def _round_score(
     return attack, leaked, defence, score
 
 
+def _top5_known(match, attackers, baseline, match_top5, attacker_top5, baseline_top5) -> bool:
+    """Whether every accuracy the round score uses has its top-5 accuracy beside it (attacks scored before top-5
+    was stored have none): the tie-break is computed only then, never from a mix."""
+    if match_top5 is None or attacker_top5 is None:
+        return False
+    if len(match_top5) != len(match) or len(attacker_top5) != len(attackers) or None in attacker_top5:
+        return False
+    if any((a is None) != (t is None) for a, t in zip(match, match_top5, strict=True)):
+        return False
+    # the baseline counts only until an attacker has scored
+    return bool(attackers) or baseline is None or baseline_top5 is not None
+
+
 def score_tradeoff(
     *,
     match_accuracies: Sequence[float | None],
@@ -210,16 +223,10 @@ def score_tradeoff(
         match_accuracies, attacker_accuracies, baseline_accuracy, factor, has_defence, nb_classes, 1
     )
     tie_break = None
-    top5_known = (
-        match_top5 is not None
-        and attacker_top5 is not None
-        and len(match_top5) == len(match_accuracies)
-        and len(attacker_top5) == len(attacker_accuracies)
-        and all((a is None) == (t is None) for a, t in zip(match_accuracies, match_top5, strict=True))
-        and None not in attacker_top5
-        and (baseline_accuracy is None or baseline_top5 is not None or attacker_accuracies)
+    known = _top5_known(
+        match_accuracies, attacker_accuracies, baseline_accuracy, match_top5, attacker_top5, baseline_top5
     )
-    if score is not None and top5_known:
+    if score is not None and known:
         tie_break = _round_score(match_top5, attacker_top5, baseline_top5, factor, has_defence, nb_classes, TOP_K)[3]
     return TradeoffScore(
         attack_score=attack,

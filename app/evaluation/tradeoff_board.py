@@ -110,8 +110,8 @@ def rank_tradeoff_round(teams: Sequence[TradeoffTeam], nb_classes: int) -> list[
             time_overhead=team.time_overhead,
             nb_classes=nb_classes,
             has_defence=team.has_defence,
-            match_top5=team.match_top5 if len(team.match_top5) == len(team.match_accuracies) else None,
-            attacker_top5=team.attacker_top5 if len(team.attacker_top5) == len(team.attacker_accuracies) else None,
+            match_top5=team.match_top5,
+            attacker_top5=team.attacker_top5,
             baseline_top5=team.baseline_top5,
         )
         done = sum(accuracy is not None for accuracy in team.match_accuracies)

@@ -16,7 +16,7 @@ MAX_ID = 2**63 - 1
 class BoundedIntegerConverter(IntegerConverter):
     """Werkzeug's `int` converter, capped at MAX_ID: a larger number does not match the route (404)."""
 
-    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ID, signed=False):  # noqa: A002
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ID, signed=False):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 

@@ -89,18 +89,19 @@ def request_reset(email: str) -> None:
 
         def handle() -> None:
             with app.app_context():
-                send_link_for(email, deliver_now=True)
+                send_link_for(email)
 
         threading.Thread(target=handle, name="password-reset", daemon=True).start()
 
 
-def send_link_for(email: str, deliver_now: bool = False) -> None:
-    """Mail a reset link if an account has this address (the worker's half of request_reset)."""
+def send_link_for(email: str) -> None:
+    """Mail a reset link, from this process, if an account has this address (the worker's half of
+    request_reset)."""
     user = find_by_email(email)
     if user is None:
         log.info("password reset asked for an unknown address")
         return
-    send_reset_link(user, deliver_now=deliver_now)
+    send_reset_link(user, deliver_now=True)
 
 
 def reset_password(token: str, new_password: str) -> User:

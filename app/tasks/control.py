@@ -12,7 +12,7 @@ def send_mail(subject: str, recipients: list[str], text_body: str, html_body: st
 
 @shared_task(name=password_reset.RESET_TASK, autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
 def send_reset_link(email: str) -> None:
-    password_reset.send_link_for(email, deliver_now=True)
+    password_reset.send_link_for(email)
 
 
 @shared_task(name="srs.sweep_submissions")

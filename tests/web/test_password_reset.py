@@ -43,7 +43,7 @@ def sent(monkeypatch):
 
     monkeypatch.setattr(password_reset.mail, "queue_mail", record)
     monkeypatch.setattr(password_reset.mail, "deliver", record)
-    monkeypatch.setattr(password_reset, "send_task", lambda name, args: password_reset.send_link_for(*args, True))
+    monkeypatch.setattr(password_reset, "send_task", lambda name, args: password_reset.send_link_for(*args))
     return outbox
 
 
