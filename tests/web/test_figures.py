@@ -1,0 +1,181 @@
+"""The figures students read to improve, on the pages that may show them and nowhere else: where a defence leaks
+(the baseline attack's heat map, then the real attackers' once the round closed), an attack's ROC curve and top-k
+accuracy on the captures its shown score counts, and a team's path over the rounds; the same figures in the API."""
+
+from __future__ import annotations
+
+import html
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from sklearn.metrics import roc_auc_score
+
+from app.extensions import db
+from app.models import BaselineRun, Defence, SubmissionStatus
+from app.services import baseline
+from tests import factories
+from tests.web import test_public_scores as public
+from tests.web.test_baseline import _synthetic_sets, succeed, with_run
+
+# alice's team attacks bob's in an open round 1, scored by the real scorer (see test_public_scores).
+scored, sent, right = public.scored, public.sent, public.right
+NB_CAPTURES = public.NB_CAPTURES
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def text(page: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def svg(page: str, ident: str) -> ET.Element:
+    """The inline SVG of that id on a page, parsed (it must be well-formed)."""
+    found = re.search(rf'<svg [^>]*id="{ident}".*?</svg>', page, re.S)
+    assert found, f"no SVG {ident} on the page"
+    return ET.fromstring(found.group(0))
+
+
+def login(client, name: str) -> None:
+    client.post("/logout")
+    client.post("/login", data={"username": name, "password": "secret-pw"})
+
+
+def close_round(client, scored) -> None:
+    response = client.post("/api/v1/rounds/1/close", headers=factories.api_token(scored["admin"]))
+    assert response.status_code == 200
+
+
+def bob_defence(scored) -> Defence:
+    return db.session.scalar(sa.select(Defence).where(Defence.team_id == scored["bob"].team_id))
+
+
+def _public_truth():
+    """alice's attack on bob (see test_public_scores): 30 captures of cells 1..10, the first 10 public; she is
+    right on captures 0-3 and 10-24 (one-hot probabilities), wrong guesses name the next cell."""
+    cells = np.tile(np.arange(1, 11), 3)
+    right_mask = np.zeros(NB_CAPTURES, dtype=bool)
+    right_mask[:4] = True
+    right_mask[10:25] = True
+    predicted = np.where(right_mask, cells, cells % 10 + 1)
+    proba = np.zeros((NB_CAPTURES, 100))
+    proba[np.arange(NB_CAPTURES), predicted - 1] = 1.0
+    truth = np.zeros_like(proba, dtype=bool)
+    truth[np.arange(NB_CAPTURES), cells - 1] = True
+    return proba, truth
+
+
+# --- where a defence leaks: the baseline attack -------------------------------------------------------------
+
+
+def test_the_baseline_keeps_per_cell_counts_and_the_defence_page_draws_them(client, auth, alice, tmp_path):
+    defence = factories.make_defence(alice.team)
+    _synthetic_sets(tmp_path, defence)  # five cells of three test captures, told apart perfectly
+    with_run(defence)
+    baseline.run(defence.id)
+    db.session.expire_all()
+    run = db.session.scalar(sa.select(BaselineRun).where(BaselineRun.defence_id == defence.id))
+    assert run.details["per_cell"]["captures"][:6] == [3, 3, 3, 3, 3, 0]
+    assert run.details["per_cell"]["recognised"][:5] == [3, 3, 3, 3, 3]
+
+    auth.login()
+    page = client.get(f"/submissions/{defence.submission_id}").get_data(as_text=True)
+    picture = svg(page, f"leak-{defence.submission_id}")
+    assert picture.get("role") == "img" and "baseline attack" in picture.findtext(f"{SVG}title")
+    assert "10 by 10 grid" in picture.findtext(f"{SVG}desc")
+    words = text(page)
+    assert "Most exposed cells: cell 1 (100 %, 3 of 3 captures), cell 2 (100 %, 3 of 3 captures)" in words
+    assert "cell 27: – (0/0)" in words and "cell 3: 100 (3/3)" in words  # the table beside it
+    assert 'data-source="attackers"' not in page and "when a round in which this defence is attacked closes" in words
+
+    answer = client.get(f"/api/v1/submissions/{defence.submission_id}").get_json()
+    leak = answer["leakage_by_cell"]
+    assert leak["grid"] == {"rows": 10, "columns": 10, "numbering": "row by row from the top left, from 1"}
+    assert leak["baseline"]["captures"][:6] == [3, 3, 3, 3, 3, 0] and leak["baseline"]["recall"][5] is None
+    assert leak["baseline"]["most_exposed"] == [1, 2, 3, 4, 5] and leak["attackers"] == []
+    assert answer["curves"] is None
+    listed = client.get("/api/v1/submissions").get_json()["items"][0]
+    assert "leakage_by_cell" not in listed  # the list stays light: the figures are in the one-submission answer
+
+
+@pytest.mark.parametrize("state", ["older run", "running", "none"])
+def test_without_per_cell_figures_the_page_says_not_available_yet(client, auth, alice, state):
+    defence = factories.make_defence(alice.team)
+    if state == "older run":
+        succeed(with_run(defence))  # recorded before per-cell counts were kept
+    elif state == "running":
+        with_run(defence, SubmissionStatus.RUNNING)
+    auth.login()
+    response = client.get(f"/submissions/{defence.submission_id}")
+    assert response.status_code == 200
+    words = text(response.get_data(as_text=True))
+    assert "Per-cell figures not available yet" in words and "Most exposed" not in words
+    answer = client.get(f"/api/v1/submissions/{defence.submission_id}").get_json()["leakage_by_cell"]
+    assert answer["baseline"] is None and "not available yet" in answer["baseline_note"]
+
+
+def test_another_team_never_sees_a_defences_heat_map(client, auth, alice):
+    other = factories.make_defence(factories.make_team("cha-di"))
+    auth.login()
+    assert client.get(f"/submissions/{other.submission_id}").status_code == 404
+    assert client.get(f"/api/v1/submissions/{other.submission_id}").status_code == 404
+
+
+# --- an attack's curves, and the real attackers' heat map -------------------------------------------------------
+
+
+def test_the_attacker_sees_the_curves_on_the_public_subset_then_on_the_private_one(client, scored):
+    proba, truth = _public_truth()
+    sid = scored["id"]
+    login(client, "alice")
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    roc, topk = svg(page, f"roc-{sid}"), svg(page, f"topk-{sid}")
+    assert roc.get("role") == "img" and "micro-averaged" in roc.findtext(f"{SVG}title")
+    assert "on the public subset (10 captures)" in roc.findtext(f"{SVG}desc")
+    assert "chance (AUC 0.5)" in [t.text for t in roc.iter(f"{SVG}text")]
+    public_auc = roc_auc_score(truth[:10].ravel(), proba[:10].ravel())
+    assert f"bob-team: micro AUC {public_auc:.3f}" in [t.text for t in roc.iter(f"{SVG}text")]
+    assert "top-1 0.40" in topk.findtext(f"{SVG}desc")
+    words = text(page)
+    assert "TPR at FPR 0.01" in words and "k = 10" in words
+
+    curves = client.get(f"/api/v1/submissions/{sid}", headers=scored["headers"]).get_json()["curves"]
+    (bob,) = curves
+    assert bob["team_id"] == scored["bob"].team_id and bob["subset"] == "public" and bob["nb_captures"] == 10
+    assert bob["top_k"][0] == pytest.approx(0.4) and bob["roc"]["micro_auc"] == pytest.approx(public_auc)
+    assert len(bob["top_k"]) == 10 and bob["problem"] is None
+
+    close_round(client, scored)
+    final = client.get(f"/api/v1/submissions/{sid}", headers=scored["headers"]).get_json()["curves"][0]
+    assert final["subset"] == "private" and final["nb_captures"] == 20 and final["top_k"][0] == pytest.approx(0.75)
+    assert final["roc"]["micro_auc"] == pytest.approx(roc_auc_score(truth[10:].ravel(), proba[10:].ravel()))
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert "on the private subset (20 captures)" in svg(page, f"roc-{sid}").findtext(f"{SVG}desc")
+
+
+def test_the_defender_sees_the_real_attackers_only_once_the_round_closed(client, scored):
+    defence = bob_defence(scored)
+    login(client, "bob")
+    page = client.get(f"/submissions/{defence.submission_id}").get_data(as_text=True)
+    assert 'data-source="attackers"' not in page  # the round is open: the attackers' figures would leak labels
+    api = client.get(f"/api/v1/submissions/{defence.submission_id}", headers=factories.api_token(scored["bob"]))
+    assert api.get_json()["leakage_by_cell"]["attackers"] == []
+    # Nor can bob read alice's attack and its curves.
+    assert client.get(f"/submissions/{scored['id']}").status_code == 404
+
+    close_round(client, scored)
+    page = client.get(f"/submissions/{defence.submission_id}").get_data(as_text=True)
+    picture = svg(page, f"leak-{defence.submission_id}-r1")
+    assert "Round 1" in picture.findtext(f"{SVG}title")
+    words = text(page)
+    # On the private captures (10-29): cells 1-5 twice right, cells 6-10 once of twice.
+    assert "Most exposed cells: cell 1 (100 %, 2 of 2 captures)" in words
+    assert "1 counted attack(s) of round 1 pooled, each on the private subset" in words
+    (attackers,) = client.get(
+        f"/api/v1/submissions/{defence.submission_id}", headers=factories.api_token(scored["bob"])
+    ).get_json()["leakage_by_cell"]["attackers"]
+    assert attackers["round"] == 1 and attackers["subset"] == "private" and attackers["nb_attackers"] == 1
+    assert attackers["captures"][:11] == [2] * 10 + [0]
+    assert attackers["recognised"][:10] == [2] * 5 + [1] * 5 and attackers["most_exposed"] == [1, 2, 3, 4, 5]
