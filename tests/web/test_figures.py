@@ -179,3 +179,33 @@ def test_the_defender_sees_the_real_attackers_only_once_the_round_closed(client,
     assert attackers["round"] == 1 and attackers["subset"] == "private" and attackers["nb_attackers"] == 1
     assert attackers["captures"][:11] == [2] * 10 + [0]
     assert attackers["recognised"][:10] == [2] * 5 + [1] * 5 and attackers["most_exposed"] == [1, 2, 3, 4, 5]
+
+
+# --- a team's path ----------------------------------------------------------------------------------------------
+
+
+def test_the_team_page_draws_the_path_over_the_rounds_with_the_leaderboards_figures(client, scored):
+    login(client, "alice")
+    page = client.get("/team/bob-team").get_data(as_text=True)  # another team's page: what the leaderboard shows
+    team_id = scored["bob"].team_id
+    score_chart = svg(page, f"path-{team_id}-score")
+    assert score_chart.get("role") == "img" and "round score and rank" in score_chart.findtext(f"{SVG}title")
+    assert "round 1: score" in score_chart.findtext(f"{SVG}desc")
+    svg(page, f"path-{team_id}-parts")
+    board = client.get("/api/v1/leaderboard?round=1", headers=scored["headers"]).get_json()
+    row = next(r for r in board["rows"] if r["team_id"] == team_id)
+    words = text(page)
+    assert f"{row['rank']} of {len(board['rows'])}" in words and "public subset (round open)" in words
+    assert f"{row['score']:.3f}" in words
+
+    close_round(client, scored)
+    words = text(client.get("/team/bob-team").get_data(as_text=True))
+    board = client.get("/api/v1/leaderboard?round=1", headers=scored["headers"]).get_json()
+    row = next(r for r in board["rows"] if r["team_id"] == team_id)
+    assert f"{row['score']:.3f}" in words and "public subset (round open)" not in words
+
+
+def test_a_team_page_before_any_round_has_no_path(client, auth, alice):
+    auth.login()
+    page = client.get("/team/al-bo").get_data(as_text=True)
+    assert "Path over the rounds" not in page
