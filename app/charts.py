@@ -279,19 +279,20 @@ def heatmap_svg(
             )
         parts.append(
             f'<g class="cell" data-cell="{cell}"><title>{label}</title>{square}'
-            f'<text x="{x + 3}" y="{y + 11}" font-size="9" fill="{ink}">{cell}</text>'
-            f'<text x="{x + size / 2}" y="{y + 31}" text-anchor="middle" font-size="14" font-weight="bold" '
+            f'<text x="{x + 6}" y="{y + 14}" font-size="9" fill="{ink}">{cell}</text>'
+            f'<text x="{x + size / 2}" y="{y + 34}" text-anchor="middle" font-size="14" font-weight="bold" '
             f'fill="{ink}">{_percent(hit / count if count else None)}</text></g>'
         )
     for cell in exposed:
         if 0 < cell <= len(captures):
             x, y = left + ((cell - 1) % columns) * size, top + ((cell - 1) // columns) * size
-            # A black line inside a white one: visible on every colour of the ramp and on any page.
+            # A black line inside a white one along the square's edge (clear of its numbers): visible on every
+            # colour of the ramp and on any page.
             parts.append(
                 f'<g class="exposed" data-cell="{cell}" fill="none">'
-                f'<rect x="{x + 1.5}" y="{y + 1.5}" width="{size - 3}" height="{size - 3}" stroke="#ffffff" '
-                'stroke-width="3"/>'
-                f'<rect x="{x + 4}" y="{y + 4}" width="{size - 8}" height="{size - 8}" stroke="#000000" '
+                f'<rect x="{x + 1}" y="{y + 1}" width="{size - 2}" height="{size - 2}" stroke="#ffffff" '
+                'stroke-width="2"/>'
+                f'<rect x="{x + 3}" y="{y + 3}" width="{size - 6}" height="{size - 6}" stroke="#000000" '
                 'stroke-width="2"/></g>'
             )
     key_top, key_height = top, rows * size
@@ -442,7 +443,7 @@ def line_chart_svg(
         dashes = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
             f'<g class="legend"><line x1="{left}" y1="{y}" x2="{left + 34}" y2="{y}" stroke="{colour}" '
-            f'stroke-width="2.5"{dashes}/>{_marker(marker, left + 17, y, colour)}'
+            f'stroke-width="2.5"{dashes}/>{_marker(marker, left + 17, y, colour) if markers else ""}'
             f'<text x="{left + 42}" y="{y + 4}">{escape(str(line["name"]))}</text></g>'
         )
     parts.append("</svg>")

@@ -59,6 +59,15 @@ class CellCounts:
         scored = [(-r / c, -c, cell) for cell, (c, r) in pairs if c]
         return [cell for _, _, cell in sorted(scored)[:count]]
 
+    def tied_beyond(self, count: int = MOST_EXPOSED) -> int:
+        """How many cells not in most_exposed(count) share the recall of the last one named (when many cells are
+        recognised every time, the five named are only the first of them)."""
+        named = self.most_exposed(count)
+        if len(named) < count:
+            return 0
+        last = self.recall[named[-1] - 1]
+        return sum(1 for cell, value in enumerate(self.recall, start=1) if value == last and cell not in named)
+
     def __add__(self, other: CellCounts) -> CellCounts:
         """Counts pooled over two attacks (of the same grid)."""
         if len(other.captures) != len(self.captures):
@@ -75,6 +84,7 @@ class CellCounts:
             "recognised": list(self.recognised),
             "recall": self.recall,
             "most_exposed": self.most_exposed(),
+            "tied_beyond": self.tied_beyond(),
         }
 
     @classmethod

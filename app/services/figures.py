@@ -112,6 +112,7 @@ class Heatmap:
             "note": self.note,
             **(self.counts.to_dict() if self.counts else dict.fromkeys(("captures", "recognised", "recall"))),
             "most_exposed": self.counts.most_exposed() if self.counts else [],
+            "tied_beyond": self.counts.tied_beyond() if self.counts else 0,
         }
 
 
@@ -189,10 +190,10 @@ def _attackers_heatmaps(defence: Defence, ident: str) -> list[Heatmap]:
             note = f"No attack on this defence in round {number} could be read."
             maps.append(Heatmap("attackers", title, None, note, round=number, problems=problems))
             continue
-        on = scores.on_label(subset, scores.subset_label(subset, None)) if subset else ""
+        captures = "all captures" if subset == scores.ALL else "the private subset"
         note = (
-            f"The {found['nb_attackers']} counted attack(s) of round {number} pooled, each {on} of its copy of the "
-            f"test set ({sum(counts.captures)} classifications in all), as the final scores count them."
+            f"The {found['nb_attackers']} counted attack(s) of round {number}, pooled, each on the captures its final "
+            f"score counts ({captures} of its copy of the test set): {sum(counts.captures)} classifications in all."
         )
         svg = _heatmap(f"{ident}-r{number}", title, counts, "the real attackers")
         maps.append(
@@ -447,7 +448,7 @@ def team_path_svgs(team: Team, path: list[dict[str, Any]]) -> tuple[str | None, 
         x_range=x_range,
         y_range=span([h for h in score_highs] + [p["score"] for p in path]),
         x_ticks=rounds,
-        width=520,
+        width=480,
         height=320,
     )
     tradeoff = path[-1]["scoring"] == "tradeoff"
@@ -481,7 +482,7 @@ def team_path_svgs(team: Team, path: list[dict[str, Any]]) -> tuple[str | None, 
         x_range=x_range,
         y_range=span(every),
         x_ticks=rounds,
-        width=520,
+        width=480,
         height=340,
     )
     return score_chart, parts_chart

@@ -30,7 +30,9 @@ def team_submissions(team: Team, page: int = 1, per_page: int = 20):
     )
 
 
-def submission_as_dict(submission: Submission, viewer: User | None = None, *, with_figures: bool = False) -> dict[str, Any]:
+def submission_as_dict(
+    submission: Submission, viewer: User | None = None, *, with_figures: bool = False
+) -> dict[str, Any]:
     """The JSON form of a submission as viewer may read it (an attack's full scores only once its round closed,
     or for staff: see services/scores.py); with_figures adds the figures of its page (`leakage_by_cell` of a
     defence, `curves` of an attack: see services/figures.py), which only the one-submission answer carries."""

@@ -51,6 +51,14 @@ def test_cell_counts_add_up_to_the_accuracy_and_name_the_most_exposed_cells():
     assert counts.recall == [0.5, 1.0, 0.0, 0.0, None]
     assert counts.most_exposed() == [2, 1, 3, 4]  # recall first; equal recalls: the lower cell; no empty cell
     assert counts.most_exposed(1) == [2]
+    assert counts.tied_beyond() == 0
+
+
+def test_cells_as_exposed_as_the_last_one_named_are_counted():
+    counts = CellCounts([3] * 8 + [0], [3] * 7 + [1, 0])
+    assert counts.most_exposed() == [1, 2, 3, 4, 5]
+    assert counts.tied_beyond() == 2  # cells 6 and 7 are recognised every time too
+    assert counts.to_dict()["tied_beyond"] == 2
 
 
 def test_counts_pool_and_come_back_from_their_stored_form():

@@ -87,7 +87,9 @@ def test_the_baseline_keeps_per_cell_counts_and_the_defence_page_draws_them(clie
     assert "10 by 10 grid" in picture.findtext(f"{SVG}desc")
     words = text(page)
     assert "Most exposed cells: cell 1 (100 %, 3 of 3 captures), cell 2 (100 %, 3 of 3 captures)" in words
-    assert "cell 27: – (0/0)" in words and "cell 3: 100 (3/3)" in words  # the table beside it
+    # The table beside it: every cell with its number, recall and counts.
+    assert '<td><span class="cell-id">27</span><br>–<small> (0/0)</small></td>' in page
+    assert '<td><span class="cell-id">3</span><br>100<small> (3/3)</small></td>' in page
     assert 'data-source="attackers"' not in page and "when a round in which this defence is attacked closes" in words
 
     answer = client.get(f"/api/v1/submissions/{defence.submission_id}").get_json()
@@ -172,7 +174,7 @@ def test_the_defender_sees_the_real_attackers_only_once_the_round_closed(client,
     words = text(page)
     # On the private captures (10-29): cells 1-5 twice right, cells 6-10 once of twice.
     assert "Most exposed cells: cell 1 (100 %, 2 of 2 captures)" in words
-    assert "1 counted attack(s) of round 1 pooled, each on the private subset" in words
+    assert "1 counted attack(s) of round 1, pooled, each on the captures its final score counts (the private" in words
     (attackers,) = client.get(
         f"/api/v1/submissions/{defence.submission_id}", headers=factories.api_token(scored["bob"])
     ).get_json()["leakage_by_cell"]["attackers"]

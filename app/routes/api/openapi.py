@@ -112,7 +112,12 @@ def _schemas() -> dict[str, dict[str, Any]]:
             "items": {**n, **null},
             "description": "per cell: recognised / captures (null for a cell without captures)",
         },
-        "most_exposed": {"type": "array", "items": i, "description": "the five cells with the highest recall"},
+        "most_exposed": {
+            "type": "array",
+            "items": i,
+            "description": "the five cells with the highest recall (then the most captures, then the lowest number)",
+        },
+        "tied_beyond": {**i, "description": "how many more cells share the recall of the last one named"},
     }
     submission["leakage_by_cell"] = {
         "type": "object",
