@@ -30,7 +30,7 @@ from app.services import round_sets, scores
 from app.services.baseline import for_submission
 from app.services.similarity import UNREADABLE, read_upload
 from app.services.teams import latest_attacks
-from app.storage import get_storage, scratch_dir
+from app.storage import StorageError, get_storage, scratch_dir
 
 log = logging.getLogger(__name__)
 CACHE_PREFIX = "figures"
@@ -52,10 +52,13 @@ def _cached(key: str, compute, keep=lambda value: True) -> Any:
     value = compute()
     if not keep(value):
         return value
-    with scratch_dir("figures-") as work:
-        path = work / "figure.json"
-        path.write_text(json.dumps(value))
-        storage.save(key, path, move=True)
+    try:
+        with scratch_dir("figures-") as work:
+            path = work / "figure.json"
+            path.write_text(json.dumps(value))
+            storage.save(key, path, move=True)
+    except (StorageError, OSError) as exc:  # the figure is shown all the same, and computed again next time
+        log.warning("figures: could not keep %s: %s", key, exc)
     return value
 
 
@@ -143,7 +146,9 @@ def _attackers_counts(defence: Defence, number: int, matches: list[Match]) -> di
     scored = [m for m in matches if m.id in attacks]
     if not scored:
         return {"captures": None, "recognised": None, "nb_attackers": 0, "subset": None, "problems": []}
-    digest = hashlib.sha256(",".join(str(attacks[m.id].id) for m in scored).encode()).hexdigest()[:16]
+    # The counted attacks and the captures each counts name the figures: a rescore that changes either computes anew.
+    named = ",".join(f"{attacks[m.id].id}:{scores.final_subset(attacks[m.id])[0]}" for m in scored)
+    digest = hashlib.sha256(named.encode()).hexdigest()[:16]
 
     def compute() -> dict:
         sets = round_sets.sets_of(scored)

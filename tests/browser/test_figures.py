@@ -75,6 +75,24 @@ def student(browser, live_server):
     page.context.close()
 
 
+WEIGHTS: dict[str, int] = {}  # page -> bytes of its HTML, printed at the end (run with -s to read them)
+MAX_PAGE_BYTES = 250_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def page_weights():
+    yield
+    for name, size in WEIGHTS.items():
+        print(f"page weight: {name}: {size:,} bytes of HTML")
+
+
+def weigh(page, base: str, name: str, path: str) -> None:
+    """The page's HTML as the server sends it (the figures are inline SVG: they are in it), kept small."""
+    size = len(page.request.get(base + path).body())
+    WEIGHTS[name] = size
+    assert size < MAX_PAGE_BYTES, f"{name} weighs {size:,} bytes"
+
+
 def drawn(page, selector: str) -> dict:
     """The SVG's box in the page and its accessible name, asserting it is drawn at a real size."""
     svg = page.locator(selector)
@@ -97,6 +115,7 @@ def test_the_defence_page_shows_where_the_baseline_attack_recognises_the_cells(s
     submission = stage["defences"]["alice"]
     path = f"/submissions/{submission}"
     assert_accessible(student, live_server, "a student", "defence with its heat map", path, 200)
+    weigh(student, live_server, "defence (baseline heat map)", path)
     found = drawn(student, f"#leak-{submission}")
     assert "baseline attack" in found["title"]
     # One square per cell, each with its number and its percentage written in it.
@@ -110,6 +129,7 @@ def test_the_defence_page_shows_where_the_baseline_attack_recognises_the_cells(s
 def test_the_attack_page_shows_the_roc_curve_and_top_k(student, stage, live_server):
     submission = stage["attack"]
     assert_accessible(student, live_server, "a student", "attack with its curves", f"/submissions/{submission}", 200)
+    weigh(student, live_server, "attack (ROC and top-k)", f"/submissions/{submission}")
     roc = drawn(student, f"#roc-{submission}")
     assert "micro-averaged" in roc["title"]
     legend = student.locator(f"#roc-{submission} g.legend").first.text_content()
@@ -118,13 +138,12 @@ def test_the_attack_page_shows_the_roc_curve_and_top_k(student, stage, live_serv
     assert topk["title"] == "Top-k accuracy"
     assert "k = 10" in student.inner_text("#topk-data")
     assert "TPR at FPR 0.01" in student.inner_text("#roc-data")
-    # The page is light: the curve was downsampled.
-    assert len(student.content()) < 200_000
     save(student, "#curves", "figure_roc_topk")
 
 
 def test_the_team_page_shows_the_path_over_the_rounds(student, stage, live_server):
     assert_accessible(student, live_server, "a student", "team with its path", "/team/al-bo", 200)
+    weigh(student, live_server, "team (path over the rounds)", "/team/al-bo")
     score = drawn(student, "#team-path svg[id$='-score']")
     assert "round score and rank" in score["title"]
     drawn(student, "#team-path svg[id$='-parts']")
@@ -138,6 +157,7 @@ def test_after_the_round_the_defender_sees_the_real_attackers(browser, stage, li
     login(page, live_server, "charlie", "admin")
     submission = stage["defences"]["charlie"]
     assert_accessible(page, live_server, "a student", "defence after the round", f"/submissions/{submission}", 200)
+    weigh(page, live_server, "defence after the round (two heat maps)", f"/submissions/{submission}")
     found = drawn(page, f"#leak-{submission}-r1")
     assert "real attackers" in found["title"]
     assert "pooled" in page.inner_text("#leakage [data-source=attackers]")

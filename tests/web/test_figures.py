@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from app.extensions import db
 from app.models import BaselineRun, Defence, SubmissionStatus
-from app.services import baseline
+from app.services import baseline, figures
 from tests import factories
 from tests.web import test_public_scores as public
 from tests.web.test_baseline import _synthetic_sets, succeed, with_run
@@ -211,3 +212,38 @@ def test_a_team_page_before_any_round_has_no_path(client, auth, alice):
     auth.login()
     page = client.get("/team/al-bo").get_data(as_text=True)
     assert "Path over the rounds" not in page
+
+
+def test_the_path_takes_each_modes_parts_and_intervals():
+    team = SimpleNamespace(id=7, name="seven")
+    row = {"team_id": 7, "rank": 2, "score": 0.5, "score_pm": 0.05}
+    boards = {
+        1: {
+            "generated": True,
+            "scoring": "original",
+            "public_subset": False,
+            "rows": [{**row, "attack_performance": 9.0, "attack_performance_pm": 0.1, "utility_score": 3.0}, {}],
+        },
+        2: {
+            "generated": True,
+            "scoring": "tradeoff",
+            "public_subset": True,
+            "rows": [
+                {
+                    **row,
+                    "attack_score": 0.6,
+                    "attack_score_pm": 0.04,
+                    "defence_score": 0.3,
+                    "leakage_pm": 0.1,
+                    "cost_factor": 0.5,
+                }
+            ],
+        },  # fmt: skip
+        3: {"generated": False, "scoring": "tradeoff", "rows": []},  # a preview: no line
+    }
+    first, second = figures.team_path(team, boards)
+    assert (first["attack"], first["attack_pm"], first["defence"], first["defence_pm"]) == (9.0, 0.1, 3.0, 0.0)
+    assert first["rank"] == 2 and first["teams"] == 2 and not first["public_subset"]
+    # The defence score is (1 − leakage) × cost factor: its interval is the leakage's, scaled.
+    assert (second["attack"], second["defence"]) == (0.6, 0.3) and second["defence_pm"] == pytest.approx(0.05)
+    assert second["public_subset"]
