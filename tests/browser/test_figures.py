@@ -16,12 +16,14 @@ from sklearn.ensemble import ExtraTreesClassifier
 
 from app.evaluation.baseline import load_test, load_train
 from app.evaluation.features import extract_features
+from tests.browser import test_accessibility as accessibility
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_accessibility import Api, assert_accessible, new_page
 from tests.browser.test_smoke import login
 from tests.conftest import SAMPLE_DEFENCE
 
 pytestmark = pytest.mark.browser
+student = accessibility.student  # alice's page, logged in once for the module
 
 
 def trained_attack(api: Api, nb_classes: int) -> bytes:
@@ -65,14 +67,6 @@ def stage(live_server) -> dict:
     attack = alice.upload("attacks", "classification.csv.zip", trained_attack(alice, nb_classes))
     alice.wait_succeeded(attack)
     return {"admin": admin, "defences": defences, "attack": attack}
-
-
-@pytest.fixture(scope="module")
-def student(browser, live_server):
-    page = new_page(browser)
-    login(page, live_server, "alice", "admin")
-    yield page
-    page.context.close()
 
 
 WEIGHTS: dict[str, int] = {}  # page -> bytes of its HTML, printed at the end (run with -s to read them)

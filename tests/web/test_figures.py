@@ -4,6 +4,7 @@ accuracy on the captures its shown score counts, and a team's path over the roun
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 import xml.etree.ElementTree as ET
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sklearn.metrics import roc_auc_score
 
 from app.extensions import db
-from app.models import BaselineRun, Defence, SubmissionStatus
+from app.models import Attack, BaselineRun, Defence, Submission, SubmissionStatus
 from app.services import baseline, figures
 from tests import factories
 from tests.web import test_public_scores as public
@@ -54,18 +55,12 @@ def bob_defence(scored) -> Defence:
 
 
 def _public_truth():
-    """alice's attack on bob (see test_public_scores): 30 captures of cells 1..10, the first 10 public; she is
-    right on captures 0-3 and 10-24 (one-hot probabilities), wrong guesses name the next cell."""
+    """alice's probabilities on bob's 30 captures of cells 1..10 (the first 10 public), and the true cells as
+    one-hot rows (see test_public_scores)."""
     cells = np.tile(np.arange(1, 11), 3)
-    right_mask = np.zeros(NB_CAPTURES, dtype=bool)
-    right_mask[:4] = True
-    right_mask[10:25] = True
-    predicted = np.where(right_mask, cells, cells % 10 + 1)
-    proba = np.zeros((NB_CAPTURES, 100))
-    proba[np.arange(NB_CAPTURES), predicted - 1] = 1.0
-    truth = np.zeros_like(proba, dtype=bool)
+    truth = np.zeros((NB_CAPTURES, 100), dtype=bool)
     truth[np.arange(NB_CAPTURES), cells - 1] = True
-    return proba, truth
+    return public.attack_proba(cells), truth
 
 
 # --- where a defence leaks: the baseline attack -------------------------------------------------------------
@@ -156,6 +151,24 @@ def test_the_attacker_sees_the_curves_on_the_public_subset_then_on_the_private_o
     assert final["roc"]["micro_auc"] == pytest.approx(roc_auc_score(truth[10:].ravel(), proba[10:].ravel()))
     page = client.get(f"/submissions/{sid}").get_data(as_text=True)
     assert "on the private subset (20 captures)" in svg(page, f"roc-{sid}").findtext(f"{SVG}desc")
+
+
+def test_an_attack_without_public_scores_shows_no_curve_until_the_round_closes(client, scored):
+    submission = db.session.get(Submission, scored["id"])
+    results = copy.deepcopy(submission.results)
+    for row in results["scores"]:
+        row.pop("subset")  # recorded before public subsets: final scores, hidden while the round is open
+    submission.results = results
+    db.session.scalar(sa.select(Attack).where(Attack.submission_id == scored["id"])).public_scores = None
+    db.session.commit()
+    login(client, "alice")
+    page = client.get(f"/submissions/{scored['id']}").get_data(as_text=True)
+    assert f'id="roc-{scored["id"]}"' not in page and 'id="curves"' not in page
+    answer = client.get(f"/api/v1/submissions/{scored['id']}", headers=scored["headers"]).get_json()
+    assert answer["curves"] == []
+    close_round(client, scored)
+    (final,) = client.get(f"/api/v1/submissions/{scored['id']}", headers=scored["headers"]).get_json()["curves"]
+    assert final["subset"] == "private" and final["top_k"][0] == pytest.approx(0.75)
 
 
 def test_the_defender_sees_the_real_attackers_only_once_the_round_closed(client, scored):
