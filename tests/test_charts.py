@@ -137,3 +137,24 @@ def test_a_line_chart_draws_each_series_with_its_legend_intervals_and_chance_lin
     assert len(groups[1].findall(f"{SVG}path")) >= 2  # error bars at both points
     dashes = [p.get("stroke-dasharray") for g in groups for p in g.iter(f"{SVG}polyline")]
     assert dashes == [None]
+
+
+def test_the_figures_write_in_the_pages_own_colour_outside_their_coloured_squares():
+    """Text, axes and keys follow the page's ink (currentColor), so a dark page keeps them readable; only the
+    numbers inside the heat map's squares have their own colour, chosen against the square's fill."""
+    heat = ET.fromstring(heatmap_svg("h", "t", [1, 1, 1, 0], [1, 0, 1, 0], (2, 2), [1], "x"))
+    chart = ET.fromstring(
+        line_chart_svg(
+            "c", "t", "d", [{"name": "a", "xs": [1, 2], "ys": [0.1, 0.2]}],
+            x_label="x", y_label="y", x_range=(1, 2), y_range=(0, 1),
+        )
+    )  # fmt: skip
+    assert heat.get("fill") == chart.get("fill") == "currentColor"
+    in_cells = {id(t) for g in heat.iter(f"{SVG}g") if g.get("class") == "cell" for t in g.iter(f"{SVG}text")}
+    for root in (heat, chart):
+        for element in root.iter(f"{SVG}text"):
+            if id(element) not in in_cells:
+                assert element.get("fill") in (None, "currentColor"), element.text
+    legend = {id(x) for g in chart.iter(f"{SVG}g") if g.get("class") == "legend" for x in g.iter(f"{SVG}line")}
+    axes = [line for line in chart.iter(f"{SVG}line") if id(line) not in legend]
+    assert axes and all(line.get("stroke") == "currentColor" for line in axes)
