@@ -35,6 +35,7 @@ from app.storage import StorageError, get_storage, scratch_dir
 log = logging.getLogger(__name__)
 CACHE_PREFIX = "figures"
 NOT_YET = "not available yet"
+EMPTY_COUNTS = {"captures": None, "recognised": None, "recall": None, "most_exposed": [], "tied_beyond": 0}
 
 
 def _nb_cells() -> int:
@@ -113,16 +114,20 @@ class Heatmap:
             "subset": self.subset,
             "nb_attackers": self.nb_attackers if self.source == "attackers" else None,
             "note": self.note,
-            **(self.counts.to_dict() if self.counts else dict.fromkeys(("captures", "recognised", "recall"))),
-            "most_exposed": self.counts.most_exposed() if self.counts else [],
-            "tied_beyond": self.counts.tied_beyond() if self.counts else 0,
+            **(self.counts.to_dict() if self.counts else EMPTY_COUNTS),
+            "problems": self.problems,
         }
 
 
 def _baseline_heatmap(run: BaselineRun | None, ident: str) -> Heatmap:
-    title = "Where the baseline attack recognised your defence's captures"
+    title = "Where the baseline attack recognised this defence's captures"
     if run is None or run.status is not SubmissionStatus.SUCCEEDED:
-        state = "the baseline attack has not finished" if run is not None else "no baseline attack on this defence"
+        if run is None:
+            state = "no baseline attack on this defence"
+        elif run.status is SubmissionStatus.FAILED:
+            state = "the baseline attack could not run on it"
+        else:
+            state = "the baseline attack has not finished"
         return Heatmap("baseline", title, None, f"Per-cell figures {NOT_YET}: {state}.")
     counts = CellCounts.from_dict((run.details or {}).get("per_cell"), _nb_cells())
     if counts is None:
@@ -151,8 +156,11 @@ def _attackers_counts(defence: Defence, number: int, matches: list[Match]) -> di
     digest = hashlib.sha256(named.encode()).hexdigest()[:16]
 
     def compute() -> dict:
-        sets = round_sets.sets_of(scored)
         pooled, used, subsets, problems = None, 0, set(), []
+        try:
+            sets = round_sets.sets_of(scored)
+        except round_sets.SetsNotReady as exc:
+            sets, problems = {}, [str(exc).rstrip(".")]
         for m in scored:
             attack = attacks[m.id]
             subset, _ = scores.final_subset(attack)
@@ -160,7 +168,8 @@ def _attackers_counts(defence: Defence, number: int, matches: list[Match]) -> di
                 proba, cells = _scored_rows(attack, m, sets[m.id], subset)
             except (*UNREADABLE, KeyError) as exc:
                 log.warning("figures: attack %s on defence %s unreadable: %s", attack.id, defence.id, exc)
-                problems.append(f"{m.attacker.name}'s attack could not be read")
+                if sets:
+                    problems.append(f"{m.attacker.name}'s attack could not be read")
                 continue
             counts = cell_counts(proba, cells, _nb_cells())
             pooled, used = (counts if pooled is None else pooled + counts), used + 1
@@ -186,13 +195,16 @@ def _attackers_heatmaps(defence: Defence, ident: str) -> list[Heatmap]:
         by_round.setdefault(m.round, []).append(m)
     maps = []
     for number in sorted(scores.closed_rounds(set(by_round)), reverse=True):
-        title = f"Round {number}: where the real attackers recognised your defence's captures"
+        title = f"Round {number}: where the real attackers recognised this defence's captures"
         found = _attackers_counts(defence, number, by_round[number])
         problems = found["problems"]
         counts = CellCounts.from_dict(found, _nb_cells())
         subset = found.get("subset")
         if counts is None:
-            note = f"No attack on this defence in round {number} could be read."
+            if problems:
+                note = f"No attack on this defence in round {number} could be read."
+            else:
+                note = f"No attacker scored against this defence in round {number}."
             maps.append(Heatmap("attackers", title, None, note, round=number, problems=problems))
             continue
         captures = "all captures" if subset == scores.ALL else "the private subset"

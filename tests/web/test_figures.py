@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 from app.extensions import db
 from app.models import Attack, BaselineRun, Defence, Submission, SubmissionStatus
 from app.services import baseline, figures
+from app.storage import get_storage
 from tests import factories
 from tests.web import test_public_scores as public
 from tests.web.test_baseline import _synthetic_sets, succeed, with_run
@@ -260,3 +261,25 @@ def test_the_path_takes_each_modes_parts_and_intervals():
     # The defence score is (1 − leakage) × cost factor: its interval is the leakage's, scaled.
     assert (second["attack"], second["defence"]) == (0.6, 0.3) and second["defence_pm"] == pytest.approx(0.05)
     assert second["public_subset"]
+
+
+def test_a_stored_file_that_cannot_be_read_is_named_not_a_server_error(client, scored):
+    close_round(client, scored)
+    attack = db.session.get(Submission, scored["id"])
+    get_storage().delete(attack.file_key)
+    defence = bob_defence(scored)
+    login(client, "bob")
+    response = client.get(f"/submissions/{defence.submission_id}")
+    assert response.status_code == 200
+    words = text(response.get_data(as_text=True))
+    assert "al-bo's attack could not be read" in words and "No attack on this defence in round 1 could be read" in words
+    headers = factories.api_token(scored["bob"])
+    (attackers,) = client.get(f"/api/v1/submissions/{defence.submission_id}", headers=headers).get_json()[
+        "leakage_by_cell"
+    ]["attackers"]
+    assert attackers["captures"] is None and attackers["most_exposed"] == []
+    assert attackers["problems"] == ["al-bo's attack could not be read"]
+    login(client, "alice")
+    answer = client.get(f"/api/v1/submissions/{scored['id']}", headers=scored["headers"]).get_json()["curves"]
+    assert answer[0]["problem"] == "the stored files could not be read" and "roc" not in answer[0]
+    assert "the curves could not be drawn" in text(client.get(f"/submissions/{scored['id']}").get_data(as_text=True))

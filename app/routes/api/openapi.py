@@ -105,13 +105,19 @@ def _schemas() -> dict[str, dict[str, Any]]:
         },
         "nb_attackers": {**i, **null, "description": "attackers: how many counted attacks are pooled"},
         "note": {**s, "description": "what the figures count, in words"},
-        "captures": {**counts, "description": "per cell (cell c at index c − 1): its scored captures"},
-        "recognised": {**counts, "description": "per cell: how many of them the top guess named"},
+        "captures": {
+            **counts,
+            **null,
+            "description": "per cell (cell c at index c − 1): its scored captures; null when no attack was read",
+        },
+        "recognised": {**counts, **null, "description": "per cell: how many of them the top guess named"},
         "recall": {
             "type": "array",
+            **null,
             "items": {**n, **null},
             "description": "per cell: recognised / captures (null for a cell without captures)",
         },
+        "problems": {"type": "array", "items": s, "description": "attackers: the attacks that could not be read"},
         "most_exposed": {
             "type": "array",
             "items": i,
