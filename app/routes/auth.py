@@ -37,7 +37,11 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.username.data, form.password.data)
         if user is None:
-            flash("Invalid username or password.", "error")
+            flash(
+                "Invalid username or password. Just registered? The account exists once you confirm the link "
+                "mailed to you.",
+                "error",
+            )
             return render_template("auth/login.html", form=form), 200
         login_user(user, remember=form.remember_me.data)
         return redirect(_safe_next(request.args.get("next")))

@@ -305,3 +305,11 @@ def test_with_the_broker_down_the_answer_waits_for_no_mail(client, alice, monkey
         ("[SRS] Confirm your registration", ["carol@example.org"]),
         ("[SRS] Someone tried to register with your address", ["alice@example.org"]),
     ]
+
+
+def test_logging_in_before_confirming_says_what_is_missing(client, auth, registration_mails):
+    client.post("/register", data=form())
+    refused = auth.login("carol", PASSWORD)
+    assert "Just registered? The account exists once you confirm the link mailed to you." in text(refused)
+    client.post(registration_mails.link_path())
+    assert auth.login("carol", PASSWORD).status_code == 302
