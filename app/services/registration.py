@@ -72,6 +72,7 @@ def _now() -> int:
 
 
 def make_token(reg: accounts.Registration) -> str:
+    """The link's token: the whole registration encrypted and authenticated, stamped with the time it was made."""
     data = json.dumps({_FIELDS[k]: v for k, v in asdict(reg).items()}, separators=(",", ":")).encode()
     return _fernet().encrypt_at_time(data, _now()).decode().rstrip("=")
 
