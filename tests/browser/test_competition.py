@@ -9,26 +9,13 @@ import zipfile
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import register, screenshot
 from tests.browser.test_smoke import login
 from tests.conftest import ROOT, SAMPLE_DEFENCE
 
 pytestmark = pytest.mark.browser
 FINGERPRINTING = ROOT / "attack_defence_test_scripts" / "fingerprinting.py"
 TEAMS = {"ann": ("red-team", "111111"), "ben": ("blue-team", "222222")}
-
-
-def register(page, base: str, username: str, team: str, sciper: str) -> None:
-    page.goto(base + "/register")
-    page.fill("#username", username)
-    page.fill("#email", f"{username}@example.org")
-    page.fill("#password", f"{username}-password")
-    page.fill("#password2", f"{username}-password")
-    page.fill("#sciper", sciper)
-    page.select_option("#team_select", "New team")
-    page.fill("#new_team_name", team)
-    page.click("input[type=submit]")
-    assert "you are now registered" in page.inner_text("main")
 
 
 def set_phase(admin, base: str, phase: str) -> None:
@@ -52,8 +39,8 @@ def upload_and_wait(page, url: str, path, shot: str | None = None) -> str:
     return page.url
 
 
-def test_a_whole_round_in_the_browser(browser, live_server, tmp_path):
-    base = live_server
+def test_a_whole_round_in_the_browser(browser, live_site, tmp_path):
+    base = live_site.url
     admin = browser.new_page()
     login(admin, base, "admin", "admin")
     set_phase(admin, base, "Defence")
@@ -61,7 +48,7 @@ def test_a_whole_round_in_the_browser(browser, live_server, tmp_path):
     students = {}
     for username, (team, sciper) in TEAMS.items():
         page = browser.new_page()
-        register(page, base, username, team, sciper)
+        register(page, live_site, username, f"{username}-password", sciper, team)
         login(page, base, username, f"{username}-password")
         students[username] = page
 
