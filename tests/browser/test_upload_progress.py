@@ -184,10 +184,12 @@ def test_cancel_stops_the_upload(student, live_server):
     student.set_input_files("#file", str(SAMPLE_DEFENCE))
     student.click("input[type=submit][value=Upload]")
     student.locator("#upload-progress-text", has_text="sent").wait_for()
-    student.click("#upload-cancel")
+    assert student.evaluate("document.activeElement.id") == "upload-cancel"
+    student.keyboard.press("Enter")
     student.locator("#upload-progress-text", has_text="Upload cancelled").wait_for()
     assert student.is_enabled("input[type=submit][value=Upload]")
     assert student.is_disabled("#upload-cancel")
+    assert student.evaluate("document.activeElement.value") == "Upload", "the keyboard is back on the form"
     assert_accessible_now(student, "after a cancelled upload")
 
 

@@ -30,6 +30,7 @@
     if (!bar || !text || !live || !cancel || !input || typeof FormData === "undefined") return;
     const limit = Number(form.dataset.maxBytes) || 0;
     const controls = form.querySelectorAll("input[type=submit], button[type=submit], input[type=file]");
+    const submit = form.querySelector("input[type=submit], button[type=submit]");
     let xhr = null, samples = [], lastText = 0, lastAnnounced = 0;
 
     // Shown at once; read out at once too unless it is a progress report, which is read out now and then.
@@ -95,9 +96,11 @@
     }
 
     function finish(message) {
+      const focusLost = document.activeElement === cancel || document.activeElement === document.body;
       xhr = null;
       busy(false);
       say(message);
+      if (focusLost && submit) submit.focus(); // the keyboard is back where it was, ready to try again
     }
 
     // The answer's page, shown as the browser would have shown it after a plain post: its <main> and title.
@@ -165,6 +168,7 @@
       bar.value = 0;
       box.hidden = false;
       busy(true);
+      cancel.focus(); // the button clicked is disabled now: keep the keyboard on what can be done
       lastAnnounced = 0;
       say("Starting the upload…", true);
       request.send(data);
