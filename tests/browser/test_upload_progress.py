@@ -77,6 +77,14 @@ def throttle(page, bytes_per_s: int) -> None:
     )
 
 
+def over_the_limit(folder):
+    """A file 1 MB over the live site's limit (sparse: nothing is written to disk)."""
+    big = folder / "big.zip"
+    with big.open("wb") as f:
+        f.truncate((MAX_UPLOAD_MB + 1) * 1024 * 1024)
+    return big
+
+
 def posts_to(page, path: str) -> list[str]:
     """The POST requests the page will send to path (filled as they happen)."""
     sent: list[str] = []
@@ -109,8 +117,10 @@ def test_a_throttled_upload_shows_its_progress_then_the_result(student, live_ser
     rises = sum(1 for before, after in zip(values, values[1:], strict=False) if after > before)
     texts = [v for kind, v, _ in seen if kind == "text"]
     announced = [v for kind, v, _ in seen if kind == "live"]
-    print(f"{SAMPLE_DEFENCE.stat().st_size} bytes at {UPLOAD_BYTES_PER_S} B/s in {elapsed:.1f} s: "
-          f"{len(values)} bar updates, {rises} rises, texts {texts}, announced {announced}")
+    print(
+        f"{SAMPLE_DEFENCE.stat().st_size} bytes at {UPLOAD_BYTES_PER_S} B/s in {elapsed:.1f} s: "
+        f"{len(values)} bar updates, {rises} rises, texts {texts}, announced {announced}"
+    )
     assert rises >= 2, f"the bar moved {rises} times before the end: {values}"
     assert any(re.fullmatch(r"[\d.]+ MB of [\d.]+ MB sent \(\d+ %\), about \d+ s left", t) for t in texts), texts
     assert announced[0] == "Starting the upload…" and "Sent. The platform is checking the file…" in announced
@@ -123,9 +133,7 @@ def test_a_throttled_upload_shows_its_progress_then_the_result(student, live_ser
 
 
 def test_a_file_over_the_limit_is_refused_before_it_is_sent(student, live_server, tmp_path):
-    big = tmp_path / "big.zip"
-    with big.open("wb") as f:
-        f.truncate((MAX_UPLOAD_MB + 1) * 1024 * 1024)
+    big = over_the_limit(tmp_path)
     student.goto(live_server + "/defence/")
     posted = posts_to(student, "/defence/")
     student.set_input_files("#file", str(big))
@@ -139,9 +147,7 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(student, live_server
 
 def test_the_servers_own_size_refusal_is_shown(student, live_server, tmp_path):
     """A page whose limit is out of date (here: rewritten on its way) sends the file; the server's 413 is shown."""
-    big = tmp_path / "big.zip"
-    with big.open("wb") as f:
-        f.truncate((MAX_UPLOAD_MB + 1) * 1024 * 1024)
+    big = over_the_limit(tmp_path)
 
     def stale_limit(route):
         if route.request.method != "GET":
