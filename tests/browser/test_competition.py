@@ -31,7 +31,8 @@ def upload_and_wait(page, url: str, path, shot: str | None = None) -> str:
     if shot:
         screenshot(page, shot)
     page.click("input[type=submit][value=Upload]")
-    assert re.search(r"/submissions/\d+$", page.url)
+    # the form's script sends the file, then opens the status page
+    page.wait_for_url(re.compile(r"/submissions/\d+$"), timeout=60_000)
     # the page polls the API and reloads itself when the evaluation ends
     page.wait_for_selector("#status.status-succeeded, #status.status-failed", timeout=180_000)
     status = page.inner_text("#status")
@@ -67,8 +68,6 @@ def test_a_whole_round_in_the_browser(browser, live_site, tmp_path):
 
     for username, page in students.items():
         page.goto(base + "/attack/")
-        if username == "ann":
-            screenshot(page, "attack")
         with page.expect_download() as info:
             page.click("#download-sets")
         folder = tmp_path / username
@@ -80,7 +79,9 @@ def test_a_whole_round_in_the_browser(browser, live_site, tmp_path):
             z.extractall(folder)
         (target,) = {re.match(r"team_(\d+)_", n).group(1) for n in names}
         subprocess.run([sys.executable, str(FINGERPRINTING), target], cwd=folder, check=True, timeout=300)
-        upload_and_wait(page, base + "/attack/", folder / "my_classification.csv.zip")
+        # the screenshot once the sets are downloaded: the page no longer says they are being prepared
+        shot = "attack" if username == "ann" else None
+        upload_and_wait(page, base + "/attack/", folder / "my_classification.csv.zip", shot=shot)
         # The cell reads "0.988 ± 0.009": the score, then the half-width of its 95 % confidence interval.
         auc, half_width = re.fullmatch(
             r"([\d.]+) ± ([\d.]+)", page.inner_text("#outcome table tbody tr td:nth-child(4)")
