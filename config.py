@@ -147,6 +147,11 @@ class Config:
     PASSWORD_RESET_MINUTES = _int("PASSWORD_RESET_MINUTES", 30)
     PASSWORD_RESET_LIMIT_PER_EMAIL = os.environ.get("PASSWORD_RESET_LIMIT_PER_EMAIL") or "3 per hour"
     PASSWORD_RESET_LIMIT_PER_ADDRESS = os.environ.get("PASSWORD_RESET_LIMIT_PER_ADDRESS") or "60 per hour"
+    # A registration is completed through a link mailed to its address, valid this long.
+    REGISTRATION_CONFIRM_HOURS = _int("REGISTRATION_CONFIRM_HOURS", 24)
+    # Registrations that send a mail (a form refused for a typo does not count), per address typed and per client.
+    REGISTRATION_LIMIT_PER_EMAIL = os.environ.get("REGISTRATION_LIMIT_PER_EMAIL") or "3 per hour"
+    REGISTRATION_LIMIT_PER_ADDRESS = os.environ.get("REGISTRATION_LIMIT_PER_ADDRESS") or "1000 per hour"
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL
     RATELIMIT_KEY_PREFIX = REDIS_KEY_PREFIX + "limits"

@@ -62,6 +62,14 @@ fi
 LOG_DIR="$(python -c 'import config; print(config.Config.LOG_FOLDER)')"
 RUN_DIR="${SRS_RUN_FOLDER:-$LOG_DIR/run}"
 mkdir -p "$LOG_DIR" "$RUN_DIR"
+# supervisord's control socket: in RUN_DIR unless that path is longer than a Unix socket's (108 bytes); then in a
+# short folder named after RUN_DIR (one per site), readable by this user only.
+SOCKET="$RUN_DIR/supervisor.sock"
+if [ "${#SOCKET}" -gt 100 ]; then
+  SOCKET_DIR="${XDG_RUNTIME_DIR:-/tmp}/srs-$(printf '%s' "$RUN_DIR" | sha256sum | cut -c1-16)"
+  mkdir -p -m 0700 "$SOCKET_DIR"
+  SOCKET="$SOCKET_DIR/supervisor.sock"
+fi
 HOST="${FLASK_RUN_HOST:-127.0.0.1}"
 PORT="${FLASK_RUN_PORT:-5000}"
 if [ "$PRODUCTION" = 1 ]; then
@@ -123,14 +131,14 @@ pidfile=$RUN_DIR/supervisord.pid
 childlogdir=$RUN_DIR
 
 [unix_http_server]
-file=$RUN_DIR/supervisor.sock
+file=$SOCKET
 chmod=0700
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
-serverurl=unix://$RUN_DIR/supervisor.sock
+serverurl=unix://$SOCKET
 EOF
   # acks_late: a worker stopped mid-task hands the task back, so stopping need not wait for it to finish.
   if [ "$WORKER" = 1 ]; then program worker "$WORKER_COMMAND" 20; fi

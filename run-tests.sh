@@ -16,4 +16,6 @@ fi
 export PATH="$PWD/venv/bin:$PATH" SRS_RUN_TESTS=1  # the installed client is current (tests/client/test_packaging.py)
 export CELERY_BROKER_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 ./run-redis.sh
-exec python -m pytest "$@"
+# Test files run in parallel processes (pytest-xdist), a file's tests in one process so that its module fixtures
+# (a live site, a served app) start once; SRS_TEST_PROCESSES=0 runs everything in this process.
+exec python -m pytest -n "${SRS_TEST_PROCESSES:-auto}" --dist loadfile "$@"

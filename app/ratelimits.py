@@ -1,5 +1,5 @@
 """Login limits shared by the login page and the API's token endpoint: one budget of failed attempts per account
-and one per address."""
+and one per address; and the key of limits per e-mail address typed in a form."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ def login_account_key() -> str:
     else:
         username = request.form.get("username")
     return "login-account:" + (username or "").strip().casefold()
+
+
+def form_email_key(scope: str):
+    """A key function: the e-mail address typed in the form, trimmed and lower-cased, under scope."""
+
+    def key() -> str:
+        return f"{scope}:" + (request.form.get("email") or "").strip().lower()[:120]
+
+    return key
 
 
 def failed(response) -> bool:

@@ -46,6 +46,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The longest test files start first: ./run-tests.sh's parallel processes then finish together, instead of one
+# process running a long file it picked up last while the other waits.
+_LONGEST_FIRST = ("tests/browser/", "tests/integration/", "tests/client/test_fuzz_api.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(_LONGEST_FIRST))  # stable: a file's tests stay in order
+
+
 _sqlite_template: Path | None = None
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_user
 
+from app import ratelimits
 from app.extensions import limiter
 from app.forms import ForgotPasswordForm, ResetPasswordForm
 from app.services import password_reset
@@ -12,14 +13,10 @@ from app.services import password_reset
 bp = Blueprint("password", __name__)
 
 
-def _email_key() -> str:
-    return "reset-email:" + (request.form.get("email") or "").strip().lower()[:120]
-
-
 per_email = limiter.shared_limit(
     lambda: current_app.config["PASSWORD_RESET_LIMIT_PER_EMAIL"],
     scope="reset-email",
-    key_func=_email_key,
+    key_func=ratelimits.form_email_key("reset-email"),
     methods=["POST"],
 )
 per_address = limiter.shared_limit(

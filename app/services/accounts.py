@@ -53,13 +53,15 @@ class AccountError(Refused):
 
 @dataclass
 class Registration:
+    """What the registration form asks for (the password only as its hash)."""
+
     username: str
     email: str
-    password: str
     sciper: str
     team_select: str
     new_team_name: str = ""
     join_code: str = ""
+    password_hash: str = ""
 
 
 def find_user(username: str) -> User | None:
@@ -150,8 +152,38 @@ def joinable_teams() -> list[Team]:
     return [t for t in teams if not t.is_full and not t.is_admin_team]
 
 
+def _team_for(reg: Registration, *, lock: bool) -> Team:
+    """The team reg joins (checked: it exists, has a free place and the code is its code), or a new team (not yet
+    added to the session) when it creates one. lock: hold the team's row until the commit."""
+    if reg.team_select == NEW_TEAM:
+        return Team(name=check_team_name(reg.new_team_name))
+    query = sa.select(Team).where(Team.name == reg.team_select)
+    team = db.session.scalar(query.with_for_update() if lock else query)
+    if team is None or team.is_admin_team:
+        raise AccountError("team_select", "This team does not exist: pick one from the list or create a new team.")
+    if team.is_full:
+        raise AccountError("team_select", f"Team {team.name} already has {TEAM_SIZE} members: pick another team.")
+    if not (reg.join_code or "").strip():
+        raise AccountError("join_code", f"Enter team {team.name}'s join code: a member finds it on the team's page.")
+    if not join_code_matches(team, reg.join_code):
+        raise AccountError(
+            "join_code", f"This is not team {team.name}'s join code: ask a member for the code on the team's page."
+        )
+    return team
+
+
+def check_registration(reg: Registration) -> None:
+    """Check a registration form, all but whether its e-mail address is free: the form must not tell who has an
+    account (services/registration.py mails the address instead). Usernames are public (leaderboard, team
+    pages) and a SCIPER is unique whoever asks, so these are answered here. Raises AccountError."""
+    check_username_free(check_username(reg.username))
+    check_sciper(reg.sciper)
+    _team_for(reg, lock=False)
+
+
 def register_user(reg: Registration) -> User:
-    """Create a student account in a new team or a team with a free place, and commit.
+    """Create a student account in a new team or a team with a free place, and commit; every check is made
+    again here (names, SCIPER or team places may have been taken since the form was checked).
 
     Raises AccountError naming the field at fault.
     """
@@ -159,31 +191,15 @@ def register_user(reg: Registration) -> User:
     check_username_free(username)
     check_email_free(reg.email)
     check_sciper(reg.sciper)
-    if reg.team_select == NEW_TEAM:
-        team = Team(name=check_team_name(reg.new_team_name))
-        db.session.add(team)
-    else:
-        team = db.session.scalar(sa.select(Team).where(Team.name == reg.team_select).with_for_update())
-        if team is None or team.is_admin_team:
-            raise AccountError("team_select", "This team does not exist: pick one from the list or create a new team.")
-        if team.is_full:
-            raise AccountError("team_select", f"Team {team.name} already has {TEAM_SIZE} members: pick another team.")
-        if not (reg.join_code or "").strip():
-            raise AccountError(
-                "join_code", f"Enter team {team.name}'s join code: a member finds it on the team's page."
-            )
-        if not join_code_matches(team, reg.join_code):
-            raise AccountError(
-                "join_code", f"This is not team {team.name}'s join code: ask a member for the code on the team's page."
-            )
+    team = _team_for(reg, lock=True)
     user = User(
         username=username,
         username_canonical=canonical_username(username),
         email=reg.email.strip(),
         sciper=reg.sciper,
         team=team,
+        password_hash=reg.password_hash,
     )
-    user.set_password(reg.password)
     db.session.add(user)
     try:
         db.session.commit()

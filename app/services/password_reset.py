@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -12,9 +11,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.extensions import db
 from app.models import ApiToken, User
-from app.services import audit, mail
+from app.services import audit, mail, queue
 from app.services.errors import Invalid
-from app.services.queue import send_task
 
 log = logging.getLogger(__name__)
 SALT = "srs-password-reset"
@@ -81,17 +79,7 @@ def request_reset(email: str) -> None:
     """Hand the request to a worker, whether or not an account has this address: the request does the same work
     and takes the same time either way (the page never tells). The worker looks the address up and mails a link
     if it belongs to an account (send_link_for). When the broker is down, a background thread does it."""
-    try:
-        send_task(RESET_TASK, [email])
-    except Exception as exc:
-        log.warning("could not enqueue a password reset, handling it in the background: %s", exc)
-        app = current_app._get_current_object()
-
-        def handle() -> None:
-            with app.app_context():
-                send_link_for(email)
-
-        threading.Thread(target=handle, name="password-reset", daemon=True).start()
+    queue.send_task_or_run_in_background(RESET_TASK, [email], send_link_for)
 
 
 def send_link_for(email: str) -> None:

@@ -1,8 +1,9 @@
-"""Housekeeping tasks: mail delivery, the stale-submission sweeper, and a state probe."""
+"""Housekeeping tasks: mail delivery (reset links, registration mails), the stale-submission sweeper, and a state
+probe."""
 
 from celery import shared_task
 
-from app.services import competition, mail, maintenance, password_reset
+from app.services import competition, mail, maintenance, password_reset, registration
 
 
 @shared_task(name="srs.send_mail", autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
@@ -13,6 +14,11 @@ def send_mail(subject: str, recipients: list[str], text_body: str, html_body: st
 @shared_task(name=password_reset.RESET_TASK, autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
 def send_reset_link(email: str) -> None:
     password_reset.send_link_for(email)
+
+
+@shared_task(name=registration.CONFIRM_TASK, autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
+def send_registration_mail(token: str) -> None:
+    registration.send_mail_for(token)
 
 
 @shared_task(name="srs.sweep_submissions")

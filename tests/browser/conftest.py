@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -127,3 +128,37 @@ def screenshot(page, name: str) -> None:
     """Save a screenshot used by the README's user guide."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def confirmation_link(site: LiveSite, email: str, timeout: float = 30) -> str:
+    """The confirmation link mailed to email, read where a newcomer without a mail server finds it: the
+    platform's log (run-srs.sh's workers write mails there when MAIL_SERVER is unset)."""
+    marker = f"mail (no MAIL_SERVER set) to {email}: [SRS] Confirm your registration"
+    log = site.folder / "logs" / "srs.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunks = log.read_text().split(marker)[1:] if log.exists() else []
+        if chunks:
+            return re.search(r"https?://\S+/register/confirm/\S+", chunks[-1]).group(0)
+        time.sleep(0.2)
+    raise AssertionError(f"no confirmation mail to {email} in {log} after {timeout} s")
+
+
+def register(page, site: LiveSite, username: str, password: str, sciper: str, team: str, shot: str = "") -> None:
+    """Register as a newcomer to the demo does: the form, then the link from the log, then its button."""
+    page.goto(site.url + "/register")
+    page.fill("#username", username)
+    page.fill("#email", f"{username}@example.org")
+    page.fill("#password", password)
+    page.fill("#password2", password)
+    page.fill("#sciper", sciper)
+    page.select_option("#team_select", "New team")
+    page.fill("#new_team_name", team)
+    if shot:
+        screenshot(page, shot)
+    page.click("input[type=submit]")
+    assert "Check your inbox" in page.inner_text("main")
+    assert "no mail server set up" in page.inner_text("main")
+    page.goto(confirmation_link(site, f"{username}@example.org"))
+    page.click("button[type=submit]")
+    assert f"Your registration is confirmed: log in as {username}." in page.inner_text("main")

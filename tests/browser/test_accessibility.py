@@ -341,6 +341,14 @@ def register_with_errors(page, base: str) -> str:
     return ".has-error .error"
 
 
+def register_and_check_inbox(page, base: str) -> str:
+    register_with_errors(page, base)
+    page.fill("#password", "yves-password")
+    page.fill("#password2", "yves-password")
+    page.click("input[type=submit]")
+    return "#register-sent"
+
+
 def ask_reset_link(page, base: str) -> str:
     page.goto(base + "/forgot-password")
     page.fill("#email", "nobody@example.org")
@@ -348,7 +356,9 @@ def ask_reset_link(page, base: str) -> str:
     return ".flash-success"
 
 
-@pytest.mark.parametrize("send", [refuse_login, register_with_errors, ask_reset_link], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "send", [refuse_login, register_with_errors, register_and_check_inbox, ask_reset_link], ids=lambda f: f.__name__
+)
 def test_page_after_a_form_is_accessible(logged_out, live_server, send):
     """Flash messages and field errors, which only a sent form shows."""
     shown = send(logged_out, live_server)

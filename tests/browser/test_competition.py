@@ -9,26 +9,13 @@ import zipfile
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import register, screenshot
 from tests.browser.test_smoke import login
 from tests.conftest import ROOT, SAMPLE_DEFENCE
 
 pytestmark = pytest.mark.browser
 FINGERPRINTING = ROOT / "attack_defence_test_scripts" / "fingerprinting.py"
 TEAMS = {"ann": ("red-team", "111111"), "ben": ("blue-team", "222222")}
-
-
-def register(page, base: str, username: str, team: str, sciper: str) -> None:
-    page.goto(base + "/register")
-    page.fill("#username", username)
-    page.fill("#email", f"{username}@example.org")
-    page.fill("#password", f"{username}-password")
-    page.fill("#password2", f"{username}-password")
-    page.fill("#sciper", sciper)
-    page.select_option("#team_select", "New team")
-    page.fill("#new_team_name", team)
-    page.click("input[type=submit]")
-    assert "you are now registered" in page.inner_text("main")
 
 
 def set_phase(admin, base: str, phase: str) -> None:
@@ -44,7 +31,8 @@ def upload_and_wait(page, url: str, path, shot: str | None = None) -> str:
     if shot:
         screenshot(page, shot)
     page.click("input[type=submit][value=Upload]")
-    assert re.search(r"/submissions/\d+$", page.url)
+    # the form's script sends the file, then opens the status page
+    page.wait_for_url(re.compile(r"/submissions/\d+$"), timeout=60_000)
     # the page polls the API and reloads itself when the evaluation ends
     page.wait_for_selector("#status.status-succeeded, #status.status-failed", timeout=180_000)
     status = page.inner_text("#status")
@@ -52,8 +40,8 @@ def upload_and_wait(page, url: str, path, shot: str | None = None) -> str:
     return page.url
 
 
-def test_a_whole_round_in_the_browser(browser, live_server, tmp_path):
-    base = live_server
+def test_a_whole_round_in_the_browser(browser, live_site, tmp_path):
+    base = live_site.url
     admin = browser.new_page()
     login(admin, base, "admin", "admin")
     set_phase(admin, base, "Defence")
@@ -61,7 +49,7 @@ def test_a_whole_round_in_the_browser(browser, live_server, tmp_path):
     students = {}
     for username, (team, sciper) in TEAMS.items():
         page = browser.new_page()
-        register(page, base, username, team, sciper)
+        register(page, live_site, username, f"{username}-password", sciper, team)
         login(page, base, username, f"{username}-password")
         students[username] = page
 
@@ -80,8 +68,6 @@ def test_a_whole_round_in_the_browser(browser, live_server, tmp_path):
 
     for username, page in students.items():
         page.goto(base + "/attack/")
-        if username == "ann":
-            screenshot(page, "attack")
         with page.expect_download() as info:
             page.click("#download-sets")
         folder = tmp_path / username
@@ -93,7 +79,9 @@ def test_a_whole_round_in_the_browser(browser, live_server, tmp_path):
             z.extractall(folder)
         (target,) = {re.match(r"team_(\d+)_", n).group(1) for n in names}
         subprocess.run([sys.executable, str(FINGERPRINTING), target], cwd=folder, check=True, timeout=300)
-        upload_and_wait(page, base + "/attack/", folder / "my_classification.csv.zip")
+        # the screenshot once the sets are downloaded: the page no longer says they are being prepared
+        shot = "attack" if username == "ann" else None
+        upload_and_wait(page, base + "/attack/", folder / "my_classification.csv.zip", shot=shot)
         # The cell reads "0.988 ± 0.009": the score, then the half-width of its 95 % confidence interval.
         auc, half_width = re.fullmatch(
             r"([\d.]+) ± ([\d.]+)", page.inner_text("#outcome table tbody tr td:nth-child(4)")

@@ -1,10 +1,11 @@
-"""A student registers and logs in, sees the round and phase; the admin switches the phase."""
+"""A student registers (confirming through the link the demo writes to its log) and logs in, sees the round and
+phase; the admin switches the phase."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import register, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -16,18 +17,9 @@ def login(page, base: str, username: str, password: str) -> None:
     page.click("input[type=submit]")
 
 
-def test_register_login_and_see_round_and_phase(page, live_server):
-    page.goto(live_server + "/register")
-    page.fill("#username", "zoe")
-    page.fill("#email", "zoe@example.org")
-    page.fill("#password", "zoe-password")
-    page.fill("#password2", "zoe-password")
-    page.fill("#sciper", "123456")
-    page.select_option("#team_select", "New team")
-    page.fill("#new_team_name", "zoe-team")
-    screenshot(page, "register")
-    page.click("input[type=submit]")
-    assert "you are now registered" in page.inner_text("main")
+def test_register_login_and_see_round_and_phase(page, live_site):
+    live_server = live_site.url
+    register(page, live_site, "zoe", "zoe-password", "123456", "zoe-team", shot="register")
     login(page, live_server, "zoe", "zoe-password")
     assert page.inner_text("#banner-round") == "0"
     assert page.inner_text("#banner-phase") == "None"

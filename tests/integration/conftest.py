@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -30,7 +31,6 @@ from pathlib import Path
 
 import pytest
 import redis
-import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask_migrate import upgrade
 
@@ -38,7 +38,7 @@ from app import create_app
 from app.extensions import db
 from app.services import maintenance
 from tests.api_schema import SchemaCheckedClient
-from tests.conftest import REQUIRE_ALL, ROOT, TEST_REDIS_URL, free_port, run_namespace, skip_or_fail
+from tests.conftest import REQUIRE_ALL, ROOT, TEST_REDIS_URL, free_port, postgres_schema, run_namespace, skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -170,34 +170,22 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("live_stack", backends, indirect=True, scope="session")
 
 
-def _prepare_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    except sa.exc.OperationalError as exc:
-        skip_or_fail(f"PostgreSQL at {url} does not answer: {exc.orig}")
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def live_stack(request, tmp_path_factory):
-    base = tmp_path_factory.mktemp(f"live-{request.param}")
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{base / 'srs.db'}"
-    else:
-        db_url = os.environ.get("TEST_DATABASE_URL")
-        if not db_url:
-            skip_or_fail("TEST_DATABASE_URL is not set: PostgreSQL tests need it")
-        _prepare_postgres(db_url)
+    with ExitStack() as cleanup:
+        yield from _live_stack(request.param, tmp_path_factory, cleanup)
+
+
+def _live_stack(backend: str, tmp_path_factory, cleanup: ExitStack):
+    """The stack on `backend`; PostgreSQL in a schema of its own, so that parallel test processes stay apart."""
+    base = tmp_path_factory.mktemp(f"live-{backend}")
+    db_url = f"sqlite:///{base / 'srs.db'}" if backend == "sqlite" else cleanup.enter_context(postgres_schema())
     r = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
     try:
         r.ping()
     except redis.exceptions.ConnectionError:
         skip_or_fail(f"no Redis at {TEST_REDIS_URL}: run ./run-redis.sh")
-    namespace = f"{run_namespace()}-{request.param}"
+    namespace = f"{run_namespace()}-{backend}"
 
     mailbox = MailBox()
     smtp_port = free_port()
@@ -239,7 +227,7 @@ def live_stack(request, tmp_path_factory):
     with app.app_context():
         upgrade()
     stack = LiveStack(app=app, env=env, base=base, mailbox=mailbox)
-    stack.extra["backend"] = request.param
+    stack.extra["backend"] = backend
     # Direct database work goes through a twin app, so that each request to `app` gets its own app context.
     ctx = create_app("testing", **app.config).app_context()
     ctx.push()

@@ -19,8 +19,8 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROOT, SAMPLE_DEFENCE, TEST_REDIS_URL, free_port, run_namespace, skip_or_fail
-from tests.integration.conftest import _prepare_postgres, wait_for
+from tests.conftest import ROOT, SAMPLE_DEFENCE, TEST_REDIS_URL, free_port, postgres_schema, run_namespace, skip_or_fail
+from tests.integration.conftest import wait_for
 from tests.integration.helpers import uniform_attack_csv
 from tests.integration.test_broker_restart import OPENER, request
 from tests.s3server import make_bucket, object_keys, s3_server
@@ -88,11 +88,9 @@ def _serving(host: Host) -> bool:
 
 @pytest.fixture
 def deployment(tmp_path):
-    db_url = os.environ.get("TEST_DATABASE_URL")
-    if not db_url:
+    if not os.environ.get("TEST_DATABASE_URL"):
         skip_or_fail("TEST_DATABASE_URL is not set: the several-machines test runs on PostgreSQL")
-    _prepare_postgres(db_url)
-    with s3_server(tmp_path) as s3_env:
+    with postgres_schema() as db_url, s3_server(tmp_path) as s3_env:
         bucket = make_bucket(s3_env)
         namespace = f"{run_namespace()}-hosts-{free_port()}"
         env = {

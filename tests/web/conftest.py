@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 
 from app import create_app
 from app.extensions import db, limiter
+from app.services import registration
 from tests.api_schema import SchemaCheckedClient
 from tests.conftest import create_schema, share_compiled_templates
 
@@ -40,3 +43,23 @@ def make_app(tmp_path) -> Iterator[Callable[..., Flask]]:
         db.session.remove()
         db.engine.dispose()
         ctx.pop()
+
+
+class Outbox(list):
+    """Mails sent, as (subject, recipients, text)."""
+
+    def link_path(self, index: int = -1) -> str:
+        """The path of the confirmation link in a registration mail (the last one by default)."""
+        return urlsplit(re.search(r"(http\S+/register/confirm/\S+)", self[index][2]).group(1)).path
+
+
+@pytest.fixture
+def registration_mails(monkeypatch) -> Outbox:
+    """Mails of registrations. The request hands the registration to a worker
+    (tests/integration/test_registration_mail.py runs the real one); here the worker's half runs at once."""
+    outbox = Outbox()
+    monkeypatch.setattr(registration.queue, "send_task", lambda name, args: registration.send_mail_for(*args))
+    monkeypatch.setattr(
+        registration.mail, "deliver", lambda subject, to, text, html=None: outbox.append((subject, to, text))
+    )
+    return outbox

@@ -186,7 +186,7 @@ def test_login_without_csrf_token_is_refused(csrf_client):
     assert csrf_client.get("/index").status_code == 302  # still anonymous
 
 
-def test_register_without_csrf_token_is_refused(csrf_client):
+def test_register_without_csrf_token_is_refused(csrf_client, registration_mails):
     data = {
         "username": "carol",
         "email": "carol@example.org",
@@ -198,8 +198,13 @@ def test_register_without_csrf_token_is_refused(csrf_client):
     }
     assert csrf_client.post("/register", data=data).status_code == 400
     assert accounts.find_user("carol") is None
+    assert registration_mails == []
     assert (
         csrf_client.post("/register", data=data | {"csrf_token": csrf_token(csrf_client, "/register")}).status_code
-        == 302
+        == 200
     )
+    link = registration_mails.link_path()
+    assert csrf_client.post(link).status_code == 400  # confirming is a state change too
+    assert accounts.find_user("carol") is None
+    assert csrf_client.post(link, data={"csrf_token": csrf_token(csrf_client, link)}).status_code == 302
     assert accounts.find_user("carol") is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -205,6 +206,19 @@ def test_refused_uploads_answer_on_their_page_or_as_json(app, client, auth, alic
     closed = client.get("/defence/")
     assert closed.status_code == 409 and "phase Attack" in closed.get_data(as_text=True)
     assert db.session.scalar(db.select(sa.func.count(Submission.id))) == 0
+
+
+def test_the_upload_form_tells_its_script_the_servers_size_limit(app, client, auth, alice):
+    """The browser refuses a file over the limit before sending it: the page must carry the limit in force."""
+    from app.models import Phase
+    from app.services import competition
+
+    competition.update_state(phase=Phase.DEFENCE)
+    app.config["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024
+    auth.login()
+    body = client.get("/defence/").get_data(as_text=True)
+    assert re.search(r'<form [^>]*data-upload-progress data-max-bytes="5242880"', body)
+    assert '<script src="/static/js/upload-progress.js" defer></script>' in body
 
 
 def test_leaderboard_rounds_go_from_one_once_a_round_exists(app, client, alice):

@@ -43,7 +43,7 @@ def sent(monkeypatch):
 
     monkeypatch.setattr(password_reset.mail, "queue_mail", record)
     monkeypatch.setattr(password_reset.mail, "deliver", record)
-    monkeypatch.setattr(password_reset, "send_task", lambda name, args: password_reset.send_link_for(*args))
+    monkeypatch.setattr(password_reset.queue, "send_task", lambda name, args: password_reset.send_link_for(*args))
     return outbox
 
 
@@ -212,7 +212,7 @@ def test_forms_need_csrf(make_app, sent):
 def test_known_and_unknown_addresses_cost_the_request_the_same_work(client, alice, monkeypatch):
     """The request only hands the address to a worker: no lookup, no mail from the web process, either way."""
     handed, inline = [], []
-    monkeypatch.setattr(password_reset, "send_task", lambda name, args: handed.append((name, args)))
+    monkeypatch.setattr(password_reset.queue, "send_task", lambda name, args: handed.append((name, args)))
     monkeypatch.setattr(password_reset, "find_by_email", lambda email: inline.append(email))
     for email in ("alice@example.org", "nobody@example.org"):
         assert client.post("/forgot-password", data={"email": email}).status_code == 302
@@ -234,7 +234,7 @@ def test_with_the_broker_down_the_answer_does_not_wait_for_the_mail(client, alic
         time.sleep(1.0)
         delivered.append(recipients)
 
-    monkeypatch.setattr(password_reset, "send_task", broker_down)
+    monkeypatch.setattr(password_reset.queue, "send_task", broker_down)
     monkeypatch.setattr(password_reset.mail, "deliver", slow_delivery)
     timings = {}
     for email in ("alice@example.org", "nobody@example.org"):
