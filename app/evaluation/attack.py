@@ -130,7 +130,7 @@ def score_attack(
     publics: dict[int, np.ndarray | None] = {}
 
     def truth(team_id: int) -> np.ndarray:
-        ids, cells, public = _read_verification(Path(verification_paths[team_id]), team_id, nb_classes)
+        ids, cells, public = read_verification(Path(verification_paths[team_id]), team_id, nb_classes)
         truths[team_id], publics[team_id] = (ids, cells), public
         return ids
 
@@ -245,7 +245,7 @@ def _read_csv(stream, member: str) -> pa.Table:
         raise ValidationError(check.message, [check]) from None
 
 
-def _read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def read_verification(path: Path, team_id: int, nb_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Return (capture ids sorted ascending, their true cells, their public mask or None) from a verification zip.
 
     The mask is None when the set has no `public` column (sets written before public subsets existed).
@@ -354,5 +354,6 @@ __all__ = [
     "check_attack",
     "macro_ovr_auc",
     "proba_columns",
+    "read_verification",
     "score_attack",
 ]

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.forms import ConfirmForm
 from app.models import Team
 from app.routes.params import query_int
-from app.services import accounts, submissions, teams
+from app.services import accounts, competition, figures, leaderboard, submissions, teams
 
 bp = Blueprint("teams", __name__)
 
@@ -26,6 +26,10 @@ def team(team_name: str):
         history = submissions.team_submissions(team, page=query_int("page", 1, minimum=1))
     # The join code is the team's consent to a new member: only members see it (and can renew it).
     join_code_form = ConfirmForm() if current_user.team_id == team.id else None
+    # The team's lines of the leaderboards everyone sees (public-subset scores while a round is open).
+    boards = {n: leaderboard.round_board(n) for n in range(1, competition.get_state().current_round + 1)}
+    path = figures.team_path(team, boards)
+    score_svg, parts_svg = figures.team_path_svgs(team, path)
     return render_template(
         "teams/team.html",
         team=team,
@@ -33,6 +37,8 @@ def team(team_name: str):
         history=history,
         is_insider=is_insider,
         join_code_form=join_code_form,
+        path=path,
+        path_svgs=(score_svg, parts_svg),
     )
 
 

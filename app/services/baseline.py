@@ -12,6 +12,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from app.evaluation.baseline import run_baseline
+from app.evaluation.figures import cell_counts
 from app.extensions import db
 from app.models import BaselineRun, Defence, Submission, SubmissionStatus
 from app.services import leaderboard_cache, lifecycle
@@ -113,6 +114,8 @@ def run(defence_id: int, delivery: Delivery = Delivery()) -> None:
         _finish(row.id, run_id, SubmissionStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT])
         return
     details = result.to_dict()
+    # Where the defence leaks, cell by cell (the defence's page draws it); runs recorded before have none.
+    per_cell = cell_counts(result.proba, result.true_cells, current_app.config["NB_CLASSES"])
     recorded = _finish(
         row.id,
         run_id,
@@ -122,7 +125,10 @@ def run(defence_id: int, delivery: Delivery = Delivery()) -> None:
         top5_accuracy=result.score.top5_accuracy,
         roc_auc=result.score.roc_auc,
         intervals=details.pop("intervals"),
-        details={k: details[k] for k in ("nb_test_captures", "nb_train_captures", "nb_features", "seconds")},
+        details={
+            **{k: details[k] for k in ("nb_test_captures", "nb_train_captures", "nb_features", "seconds")},
+            "per_cell": {"captures": per_cell.captures, "recognised": per_cell.recognised},
+        },
     )
     if recorded:
         leaderboard_cache.clear_leaderboard()  # the trade-off plot and mode read the baseline

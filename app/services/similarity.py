@@ -157,7 +157,7 @@ def _load_attack(match, attack, submissions, sets, uploads, teams, skipped) -> _
         return None
     try:
         if submission.id not in uploads:
-            uploads[submission.id] = _read_upload(submission.file_key)
+            uploads[submission.id] = read_upload(submission.file_key)
         rows = uploads[submission.id].get(match.defender_team_id)
         own_ids, cells, pool_ids = _read_verification(holder.verification_key)
     except UNREADABLE as exc:
@@ -189,7 +189,7 @@ def _csv_of(key: str) -> bytes:
         return read_single_csv(path, f"the stored file {key} is not as the platform wrote it.")
 
 
-def _read_upload(key: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def read_upload(key: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per target team id: (capture ids, probabilities captures × cells, cell c in column c - 1)."""
     table = pacsv.read_csv(io.BytesIO(_csv_of(key)))
     columns = sorted(

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Submission, SubmissionKind, Team, User
-from app.services import baseline, scores
+from app.services import baseline, figures, scores
 
 
 def visible_submission(submission_id: int, user: User) -> Submission | None:
@@ -30,20 +30,24 @@ def team_submissions(team: Team, page: int = 1, per_page: int = 20):
     )
 
 
-def submission_as_dict(submission: Submission, viewer: User | None = None) -> dict[str, Any]:
+def submission_as_dict(
+    submission: Submission, viewer: User | None = None, *, with_figures: bool = False
+) -> dict[str, Any]:
     """The JSON form of a submission as viewer may read it (an attack's full scores only once its round closed,
-    or for staff: see services/scores.py)."""
+    or for staff: see services/scores.py); with_figures adds the figures of its page (`leakage_by_cell` of a
+    defence, `curves` of an attack: see services/figures.py), which only the one-submission answer carries."""
 
     def iso(dt):
         return dt.isoformat() + "Z" if dt else None
 
-    return {
+    staff = bool(viewer and viewer.is_admin)
+    found = {
         "id": submission.id,
         "kind": submission.kind.value,
         "status": submission.status.value,
         "progress": submission.progress,
         "error": submission.error,
-        "results": scores.results_for(submission, staff=bool(viewer and viewer.is_admin)),
+        "results": scores.results_for(submission, staff=staff),
         "created_at": iso(submission.created_at),
         "finished_at": iso(submission.finished_at),
         "original_filename": submission.original_filename,
@@ -55,3 +59,8 @@ def submission_as_dict(submission: Submission, viewer: User | None = None) -> di
             baseline.as_dict(baseline.for_submission(submission)) if submission.kind is SubmissionKind.DEFENCE else None
         ),
     }
+    if with_figures:
+        found["leakage_by_cell"] = figures.leakage_by_cell(submission)
+        view = scores.score_view(submission, staff=staff)
+        found["curves"] = figures.curves_as_api(figures.attack_target_curves(submission, view)) if view else None
+    return found

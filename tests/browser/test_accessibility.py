@@ -1,4 +1,5 @@
 """Accessibility guard: axe-core finds no WCAG 2.1 A or AA violation on any page, logged out, as a student, as staff.
+(The figures' pages in other states, after a round closed, are audited by test_figures.py.)
 
 Every GET route of app/routes/ that renders HTML is visited (some in several states). Left out, on purpose:
 - downloads, not pages: /attack/?download=1, /admin/exports/<name>.csv, /admin/audit.csv,
@@ -162,6 +163,17 @@ class Api:
             assert time.monotonic() < deadline, f"submission {submission_id} still {status['status']}"
             time.sleep(0.5)
 
+    def wait_baseline(self, submission_id: int) -> None:
+        """Wait for the baseline attack on an accepted defence (its heat map is on the defence's page)."""
+        deadline = time.monotonic() + 300
+        while True:
+            status = self.call("GET", f"/submissions/{submission_id}").json()["baseline"]["status"]
+            if status in ("succeeded", "failed"):
+                assert status == "succeeded", f"the baseline attack on submission {submission_id} failed"
+                return
+            assert time.monotonic() < deadline, f"the baseline attack on submission {submission_id} is still {status}"
+            time.sleep(1)
+
 
 def uniform_attack(api: Api, nb_classes: int) -> bytes:
     """A classification of every test capture of the student's targets, equal probabilities for every class."""
@@ -242,6 +254,7 @@ def competition(live_site, staff) -> dict:
     defences = [api.upload("defences", SAMPLE_DEFENCE.name, sample) for api in (alice, charlie)]
     for api, submission_id in zip((alice, charlie), defences, strict=True):
         api.wait_succeeded(submission_id)
+    alice.wait_baseline(defences[0])  # the defence page then draws where it leaks
     admin.call("POST", "/rounds", 201, json={"round": 1})
     nb_classes = alice.call("GET", "/competition").json()["nb_classes"]
     attack = alice.upload("attacks", "classification.csv.zip", uniform_attack(alice, nb_classes))

@@ -45,3 +45,9 @@ def test_the_sample_defence_gets_its_privacy_estimate(baseline_worker):
     page = client.get(f"/submissions/{submission_id}").get_data(as_text=True)
     assert "Privacy estimate" in page and "lower bound: real attackers may do better" in page
     assert re.search(rf"{baseline['accuracy']:.3f}.{{0,80}}±", page, re.S)
+    # Where the defence leaks, cell by cell, as the worker recorded it: the counts add up to the accuracy.
+    leak = client.get(f"/api/v1/submissions/{submission_id}").get_json()["leakage_by_cell"]["baseline"]
+    assert sum(leak["captures"]) == 300 and len(leak["captures"]) == 100
+    assert sum(leak["recognised"]) == round(baseline["accuracy"] * 300)
+    assert len(leak["most_exposed"]) == 5
+    assert f'id="leak-{submission_id}"' in page and "Most exposed cells: <strong>cell" in page

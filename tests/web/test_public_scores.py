@@ -48,10 +48,10 @@ def _stored_defence(team, tmp_path) -> tuple[Defence, pd.DataFrame]:
     return defence, verification
 
 
-def _attack_zip(team_id: int, verification: pd.DataFrame, right: np.ndarray | None = None) -> bytes:
-    """Right on the captures marked in `right`; by default on 4 of the 10 public captures and on 15 of the 20
-    private ones: public accuracy 0.4, private (final) 0.75 (on all 30 it would be 0.633)."""
-    cells = verification.cell_id.to_numpy()
+def attack_proba(cells: np.ndarray, right: np.ndarray | None = None) -> np.ndarray:
+    """One-hot probabilities, right on the captures marked in `right` (a wrong guess names the next cell); by
+    default on 4 of the 10 public captures and on 15 of the 20 private ones: public accuracy 0.4, private (final)
+    0.75 (on all 30 it would be 0.633)."""
     if right is None:
         right = np.zeros(NB_CAPTURES, dtype=bool)
         right[:4] = True
@@ -59,6 +59,12 @@ def _attack_zip(team_id: int, verification: pd.DataFrame, right: np.ndarray | No
     predicted = np.where(right, cells, cells % 10 + 1)
     proba = np.zeros((NB_CAPTURES, 100))
     proba[np.arange(NB_CAPTURES), predicted - 1] = 1.0
+    return proba
+
+
+def _attack_zip(team_id: int, verification: pd.DataFrame, right: np.ndarray | None = None) -> bytes:
+    """alice's upload: attack_proba on the verification set's captures."""
+    proba = attack_proba(verification.cell_id.to_numpy(), right)
     frame = pd.DataFrame(proba, columns=proba_columns(100))
     frame.insert(0, "capture_id", verification.capture_id.to_numpy())
     frame.insert(0, "team_id", team_id)

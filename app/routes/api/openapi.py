@@ -93,6 +93,85 @@ def _schemas() -> dict[str, dict[str, Any]]:
             },
         },
     }
+    counts = {"type": "array", "items": {**i, "minimum": 0}}
+    heatmap = {
+        "source": {"type": "string", "enum": ["baseline", "attackers"]},
+        "round": {**i, **null, "description": "attackers: the closed round; null for the baseline"},
+        "subset": {
+            "type": "string",
+            "enum": ["private", "all"],
+            **null,
+            "description": "attackers: which captures their final scores (and these counts) count",
+        },
+        "nb_attackers": {**i, **null, "description": "attackers: how many counted attacks are pooled"},
+        "note": {**s, "description": "what the figures count, in words"},
+        "captures": {
+            **counts,
+            **null,
+            "description": "per cell (cell c at index c − 1): its scored captures; null when no attack was read",
+        },
+        "recognised": {**counts, **null, "description": "per cell: how many of them the top guess named"},
+        "recall": {
+            "type": "array",
+            **null,
+            "items": {**n, **null},
+            "description": "per cell: recognised / captures (null for a cell without captures)",
+        },
+        "problems": {"type": "array", "items": s, "description": "attackers: the attacks that could not be read"},
+        "most_exposed": {
+            "type": "array",
+            "items": i,
+            "description": "the five cells with the highest recall (then the most captures, then the lowest number)",
+        },
+        "tied_beyond": {**i, "description": "how many more cells share the recall of the last one named"},
+    }
+    submission["leakage_by_cell"] = {
+        "type": "object",
+        **null,
+        "description": "only in GET /submissions/{id}, for an accepted defence (null otherwise): where it leaks, "
+        "cell by cell of the grid. `baseline`: the platform's baseline attack on its test set (null while it "
+        "runs, or for estimates computed before per-cell figures were kept: `baseline_note` says which); "
+        "`attackers`: per closed round in which the defence was attacked (newest first), the real attackers' "
+        "counted attacks pooled, on the captures their final scores count",
+        "properties": {
+            "grid": obj({"rows": i, "columns": i, "numbering": s}),
+            "baseline": {**obj(heatmap), **null},
+            "baseline_note": s,
+            "attackers": {"type": "array", "items": obj(heatmap)},
+        },
+        "required": ["grid", "baseline", "baseline_note", "attackers"],
+    }
+    submission["curves"] = {
+        "type": "array",
+        **null,
+        "description": "only in GET /submissions/{id}, for an attack (null otherwise): per target whose score you "
+        "may see, the micro-averaged one-vs-rest ROC curve (downsampled), its area, the true-positive rate at a "
+        "few false-positive rates and the top-k accuracies (k = 1..10), on the same captures as that score "
+        "(`subset`); `problem` says why a target's curves are missing",
+        "items": obj(
+            {
+                "team_id": i,
+                "team_name": {**s, **null},
+                "subset": {"type": "string", "enum": ["public", "private", "all"]},
+                "nb_captures": i,
+                "roc": obj(
+                    {
+                        "fpr": {"type": "array", "items": n},
+                        "tpr": {"type": "array", "items": n},
+                        "micro_auc": n,
+                    }
+                ),
+                "tpr_at_fpr": {
+                    "type": "object",
+                    "additionalProperties": n,
+                    "description": 'false-positive rate ("0.01") -> true-positive rate there',
+                },
+                "top_k": {"type": "array", "items": n, "description": "top-k accuracy, k = 1, 2, ..."},
+                "problem": {**s, **null},
+            },
+            ["team_id", "team_name", "subset", "problem"],
+        ),
+    }
     row = {
         "rank": i,
         "team_id": i,
@@ -207,7 +286,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "Round": obj({"round": i, "matches": {"$ref": "#/components/schemas/Matches"}}),
         "ClosedRound": obj({"round": i, "closed_at": {**s, "format": "date-time"}}),
         "Accepted": obj({"submission_id": i, "status_url": {**s, "format": "uri"}}),
-        "Submission": obj(submission),
+        "Submission": obj(submission, [k for k in submission if k not in ("leakage_by_cell", "curves")]),
         "SubmissionList": obj(
             {
                 "items": {"type": "array", "items": {"$ref": "#/components/schemas/Submission"}},

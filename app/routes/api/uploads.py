@@ -16,7 +16,7 @@ def get_submission(submission_id: int):
     submission = submissions.visible_submission(submission_id, api_user())
     if submission is None:
         abort(404, "There is no such submission of your team.")
-    return jsonify(submissions.submission_as_dict(submission, api_user()))
+    return jsonify(submissions.submission_as_dict(submission, api_user(), with_figures=True))
 
 
 def accepted(submission: Submission):
