@@ -57,14 +57,19 @@ class Delivery:
 
 
 class Stopwatch:
-    """Where a run's time goes: seconds per stage, in the order the stages began, and when it started and
-    committed (epoch seconds, to set against a client's clock). Logged once per run (see log_timings)."""
+    """Where a run's time goes: seconds per stage, in the order the stages began, when it started and committed
+    (epoch seconds, to set against a client's clock) and the CPU time (all threads) it took until then, a
+    steadier figure than the wall clock on a busy host. Logged once per run (see log_timings)."""
 
     def __init__(self, stage: str) -> None:
         self.started = time.time()
         self.committed: float | None = None
+        self.cpu: float | None = None
         self.seconds: dict[str, float] = {}
-        self._stage, self._since = stage, time.perf_counter()
+        self._stage, self._since, self._cpu_start = stage, time.perf_counter(), time.process_time()
+
+    def commit_done(self) -> None:
+        self.committed, self.cpu = time.time(), time.process_time() - self._cpu_start
 
     def lap(self, stage: str) -> None:
         """End the current stage (its time added to what it already had) and begin `stage`."""
@@ -77,6 +82,7 @@ class Stopwatch:
         return {
             "started": round(self.started, 4),
             "committed": round(self.committed, 4) if self.committed else None,
+            "cpu": round(self.cpu, 4) if self.cpu is not None else None,
             "seconds": {stage: round(value, 4) for stage, value in self.seconds.items()},
         }
 
@@ -321,13 +327,14 @@ def run(submission_id: int, evaluate: Evaluate, delivery: Delivery = Delivery())
     if current is None:
         return
     current.watch, kind = watch, current.submission.kind.value
+    watch.lap("evaluating")
     with scratch_dir(f"{kind}-{submission_id}-") as work:
         current.work = work
         with recording_failures(current):
             results, related = evaluate(current)
             watch.lap("commit")
             succeed(current, results, related)
-        watch.committed = time.time()
+        watch.commit_done()
     watch.lap("cleanup")
     if current.outcome is not SubmissionStatus.SUCCEEDED:
         for key in current.stored:
