@@ -94,6 +94,13 @@ def main() -> int:
     parser.add_argument("--warm", type=int, default=3, help="warm uploads per size, after two warm-ups")
     parser.add_argument("--floor-repeat", type=int, default=3, help="floor measurements before the uploads")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose ./run-srs.sh runs")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="the workers' niceness (SRS_WORKER_NICE, SRS_BASELINE_NICE); 0, the floor's, so that on a shared "
+        "host other processes slow both alike (run-srs.sh's default, 5, only matters against the web server)",
+    )
     parser.add_argument("--no-fail", action="store_true", help="print only; exit 0 even if a target is missed")
     args = parser.parse_args()
     if args.quick:
@@ -113,7 +120,8 @@ def main() -> int:
         reference = Path(work) / "reference.json"
         reference.write_text(json.dumps(reference_medians(SAMPLE)))
         inputs = {1: SAMPLE, 4: variant}
-        with Stack(args.root.resolve(), workers=2, prefix="srs-e2e-") as stack:
+        nice = {"SRS_WORKER_NICE": str(args.worker_nice), "SRS_BASELINE_NICE": str(max(args.worker_nice, 15))}
+        with Stack(args.root.resolve(), workers=2, prefix="srs-e2e-", extra_env=nice) as stack:
             tokens = iter(stack.make_teams(1 + len(inputs) * (args.cold + 2 + args.warm)))
             stack.open_phase("Defence")
             upload(stack, next(tokens), SAMPLE.read_bytes(), 1, "priming")  # stores the reference
