@@ -6,7 +6,8 @@ Shared by bench_rush.py (the deadline rush) and bench_e2e.py (one upload as a st
         tokens = stack.make_teams(3)            # an admin, and teams of one student with API tokens
         status, body = call(stack.url + "/api/v1/defences", method="POST", token=tokens[0], body=zip_bytes)
 
-Loopback only; everything lives in a temporary folder (kept afterwards, for its logs) and is stopped on exit.
+Loopback only; everything lives in a temporary folder and is stopped on exit; the folder keeps the logs and the
+database afterwards (the uploaded and written files are removed).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -201,6 +203,8 @@ class Stack:
         if self.redis is not None:
             self.redis.terminate()
             self.redis.wait()
+        for files in ("uploads", "tmp"):  # the uploads and sets (hundreds of MB); the logs and database stay
+            shutil.rmtree(self.base / files, ignore_errors=True)
 
     def _serving(self) -> bool:
         assert self.site is not None
