@@ -147,10 +147,12 @@ def celery_init_app(app: Flask) -> Celery:
                 "app.tasks.schedule",
                 "app.tasks.baseline",
                 "app.tasks.rounds",
+                "app.tasks.warmup",
             ],
         }
     )
     celery_app.set_default()
+    celery_app.flask_app = app  # what a worker's start-up warms (app/tasks/warmup.py)
     app.extensions["celery"] = celery_app
     return celery_app
 

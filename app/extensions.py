@@ -28,11 +28,17 @@ db = SQLAlchemy(model_class=Base)
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
-    """SQLite ignores foreign keys unless asked: enforce them as PostgreSQL does."""
+def _sqlite_settings(dbapi_connection, connection_record) -> None:
+    """SQLite ignores foreign keys unless asked: enforce them as PostgreSQL does. Write-ahead logging with
+    synchronous=NORMAL: readers never wait for the writer, and a commit writes its log without waiting for the
+    disk (about 0.1 ms instead of 20: an upload's path commits a dozen times). A power cut can lose the last
+    commits, never corrupt the database; `sqlite3 app.db .backup` copies it whole. (An in-memory database
+    keeps its own journal.)"""
     if type(dbapi_connection).__module__ == "sqlite3":
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
 

@@ -176,6 +176,65 @@ def inspect_upload(path: Path, *, max_member_bytes: int) -> str:
     return member.filename
 
 
+class _Inflater:
+    """A deflated zip member inflated by ISA-L (the server installs it), about twice as fast as zipfile's zlib,
+    with zipfile's own checks: the local header's signature, then the declared size and CRC-32 at the end.
+    zipfile.open has already checked the local header; this reads the same bytes from where its data begin."""
+
+    _LOCAL_HEADER = struct.Struct("<4s22xHH")
+
+    def __init__(self, handle: BinaryIO, info: zipfile.ZipInfo, inflate) -> None:
+        self._handle, self._info = handle, info
+        self._left = info.compress_size
+        self._inflate = inflate.decompressobj(-15)
+        self._crc32, self._crc, self._size = inflate.crc32, 0, 0
+        self._tail = b""
+
+    @classmethod
+    def of(cls, path: Path, info: zipfile.ZipInfo) -> "_Inflater | None":
+        """The member's inflater, or None without ISA-L (zipfile's reader is used then)."""
+        try:
+            from isal import isal_zlib
+        except ImportError:
+            return None
+        handle = open(path, "rb")  # noqa: SIM115 (closed by close())
+        try:
+            handle.seek(info.header_offset)
+            signature, name_length, extra_length = cls._LOCAL_HEADER.unpack(handle.read(cls._LOCAL_HEADER.size))
+            if signature != b"PK\x03\x04":
+                raise zipfile.BadZipFile("bad local file header")
+            handle.seek(name_length + extra_length, os.SEEK_CUR)
+        except BaseException:
+            handle.close()
+            raise
+        return cls(handle, info, isal_zlib)
+
+    def read(self, size: int) -> bytes:
+        """Up to size inflated bytes (b"" at the end, once the size and CRC-32 were found right)."""
+        data = b""
+        while not data and not self._inflate.eof:
+            if not self._tail and self._left > 0:
+                self._tail = self._handle.read(min(self._left, 1 << 20))
+                if not self._tail:
+                    raise EOFError("the file ends inside the member")
+                self._left -= len(self._tail)
+            all_given = not self._tail  # then only what the inflater still holds can come out
+            data = self._inflate.decompress(self._tail, size)
+            self._tail = self._inflate.unconsumed_tail
+            if all_given and not data and not self._inflate.eof:
+                raise EOFError("compressed data ended before the end of the stream")
+        self._size += len(data)
+        self._crc = self._crc32(data, self._crc)
+        if self._size > self._info.file_size:
+            raise zipfile.BadZipFile("the member is longer than declared")
+        if not data and (self._size != self._info.file_size or self._crc != self._info.CRC):
+            raise zipfile.BadZipFile(f"Bad CRC-32 or size for file {self._info.filename!r}")
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+
 class _CappedReader(io.RawIOBase):
     """Decompress a zip member, failing once more than `max_bytes` have come out."""
 
@@ -187,6 +246,12 @@ class _CappedReader(io.RawIOBase):
         self._archive = zipfile.ZipFile(path)
         try:
             self._stream = self._archive.open(member)
+            info = self._archive.getinfo(member)
+            if info.compress_type == zipfile.ZIP_DEFLATED and not info.flag_bits & 0x1:
+                inflater = _Inflater.of(path, info)
+                if inflater is not None:
+                    self._stream.close()
+                    self._stream = inflater
         except Exception:
             self._archive.close()
             raise

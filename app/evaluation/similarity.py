@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import pandas as pd
 
 # Attack thresholds. Honest attackers of one defence are right on mostly the same (easy) captures, so agreeing on
 # top guesses is expected of two good attackers; where they are wrong they usually guess differently, since
@@ -161,6 +160,8 @@ def size_sequence_hashes(capture_keys: np.ndarray, sizes: np.ndarray) -> np.ndar
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     lengths = np.diff(np.r_[starts, len(keys)])
     position = np.arange(len(keys)) - np.repeat(starts, lengths)
+    import pandas as pd  # here: every process imports this module, only the similarity view hashes (34 MB)
+
     mixed = pd.util.hash_array((sizes << np.int64(21)) ^ position.astype(np.int64))
     with np.errstate(over="ignore"):
         sums = np.add.reduceat(mixed, starts)

@@ -6,6 +6,7 @@ import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
 
@@ -44,8 +45,23 @@ def _dos_datetime() -> tuple[int, int]:
     )
 
 
-def write_zip(path: Path, member: str, chunks: Iterable[Callable[[], bytes | memoryview]], threads: int = 2) -> None:
-    """Write a one-member deflated zip whose content is the chunks' bytes in order, made and compressed on threads.
+def write_zips(files: Iterable[tuple[Path, str, Iterable[Callable[[], bytes | memoryview]]]], threads: int = 2) -> None:
+    """Write several one-member zips (path, member, chunks) at once, their chunks made and compressed by one pool
+    of threads: a small set's chunks fill the threads a large one leaves idle while it ends (write_zip, each)."""
+    from concurrent.futures import ThreadPoolExecutor  # here: validation never writes a zip
+
+    files = list(files)
+    with ThreadPoolExecutor(max_workers=threads) as pool, ThreadPoolExecutor(max_workers=len(files)) as writers:
+        done = [writers.submit(write_zip, path, member, chunks, threads, pool) for path, member, chunks in files]
+        for future in done:
+            future.result()
+
+
+def write_zip(
+    path: Path, member: str, chunks: Iterable[Callable[[], bytes | memoryview]], threads: int = 2, pool=None
+) -> None:
+    """Write a one-member deflated zip whose content is the chunks' bytes in order, made and compressed on threads
+    (those of `pool`, an executor, when given).
 
     Each chunk (a callable returning bytes, run on a worker thread) is deflated on its own and ends on a byte
     boundary, so the chunks joined form one valid deflate stream (as pigz does). zipfile cannot take
@@ -62,7 +78,10 @@ def write_zip(path: Path, member: str, chunks: Iterable[Callable[[], bytes | mem
 
     from concurrent.futures import ThreadPoolExecutor  # here: validation never writes a zip
 
-    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=threads) as pool:
+    with (
+        open(path, "wb") as out,
+        ThreadPoolExecutor(max_workers=threads) if pool is None else nullcontext(pool) as pool,
+    ):
         out.write(local_header())
         pending: deque = deque()
 

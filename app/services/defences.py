@@ -37,13 +37,16 @@ def run_evaluation(submission_id: int, delivery: lifecycle.Delivery = lifecycle.
 def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | BaselineRun]]:
     """Check, measure against the reference and split the upload; store the three sets under the run's keys;
     the Defence to record (with its baseline run, in the same transaction)."""
-    submission, storage = run.submission, get_storage()
+    submission, storage, watch = run.submission, get_storage(), run.watch
+    watch.lap("reference")
     seed = reruns.previous_seed(submission.id)  # a re-run splits as the first run did
     seed = secrets.randbits(62) if seed is None else seed
     try:
         reference = references.reference_for_evaluation()
     except references.NoReference as exc:  # not the student's fault: a failure they can retry (logged)
         raise ValidationError(exc.message) from exc
+    medians = references.reference_medians(reference)
+    watch.lap("storage read")
     with storage.local_path(submission.file_key) as upload:
         result = evaluate_defence(
             upload,
@@ -52,8 +55,9 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | Baseli
             settings=defence_settings(current_app.config),
             seed=seed,
             progress=run.progress,
-            reference=references.reference_medians(reference),
+            reference=medians,
         )
+        watch.lap("storing sets")
     # Keyed by submission and run: a new defence never overwrites the files a round pinned, and a duplicate
     # run never touches the files of the run that committed.
     keys = {
@@ -64,6 +68,7 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | Baseli
             ("verification", result.verification_path),
         )
     }
+    watch.lap("recording")
     defence = Defence(
         team_id=submission.team_id,
         submission_id=submission.id,

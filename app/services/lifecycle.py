@@ -6,6 +6,7 @@ row (a submission, a baseline run): `send`, `claim_row`, `finish`, `sweep_rows`.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -55,6 +56,37 @@ class Delivery:
         )
 
 
+class Stopwatch:
+    """Where a run's time goes: seconds per stage, in the order the stages began, when it started and committed
+    (epoch seconds, to set against a client's clock) and the CPU time (all threads) it took until then, a
+    steadier figure than the wall clock on a busy host. Logged once per run (see log_timings)."""
+
+    def __init__(self, stage: str) -> None:
+        self.started = time.time()
+        self.committed: float | None = None
+        self.cpu: float | None = None
+        self.seconds: dict[str, float] = {}
+        self._stage, self._since, self._cpu_start = stage, time.perf_counter(), time.process_time()
+
+    def commit_done(self) -> None:
+        self.committed, self.cpu = time.time(), time.process_time() - self._cpu_start
+
+    def lap(self, stage: str) -> None:
+        """End the current stage (its time added to what it already had) and begin `stage`."""
+        now = time.perf_counter()
+        self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + now - self._since
+        self._stage, self._since = stage, now
+
+    def as_dict(self) -> dict[str, Any]:
+        self.lap(self._stage)
+        return {
+            "started": round(self.started, 4),
+            "committed": round(self.committed, 4) if self.committed else None,
+            "cpu": round(self.cpu, 4) if self.cpu is not None else None,
+            "seconds": {stage: round(value, 4) for stage, value in self.seconds.items()},
+        }
+
+
 @dataclass
 class Run:
     """One run of an evaluation that holds its submission's claim; what it stores is its own until committed."""
@@ -62,6 +94,7 @@ class Run:
     submission: Submission
     run_id: str
     work: Path | None = None
+    watch: Stopwatch = field(default_factory=lambda: Stopwatch("evaluating"))
     stored: list[str] = field(default_factory=list)
     obsolete: list[str] = field(default_factory=list)  # keys deleted once this run committed (files it replaced)
     outcome: SubmissionStatus | None = None  # None: another run or the sweeper took the submission away
@@ -79,8 +112,10 @@ class Run:
 
     def progress(self, stage: str) -> None:
         """Show the stage on the status page, while this run still holds the submission."""
+        self.watch.lap("progress updates")
         _update(self, progress=stage)
         db.session.commit()
+        self.watch.lap(stage)
 
 
 Evaluate = Callable[[Run], tuple[dict[str, Any], list[Any]]]
@@ -287,15 +322,20 @@ def run(submission_id: int, evaluate: Evaluate, delivery: Delivery = Delivery())
     evaluate(run) returns the results to record and the rows to add with them, or raises (a ValidationError
     for a file a student must fix). A run that lost its claim meanwhile deletes its own files and sends nothing.
     """
+    watch = Stopwatch("claim")
     current = claim(submission_id, delivery)
     if current is None:
         return
-    kind = current.submission.kind.value
+    current.watch, kind = watch, current.submission.kind.value
+    watch.lap("evaluating")
     with scratch_dir(f"{kind}-{submission_id}-") as work:
         current.work = work
         with recording_failures(current):
             results, related = evaluate(current)
+            watch.lap("commit")
             succeed(current, results, related)
+        watch.commit_done()
+    watch.lap("cleanup")
     if current.outcome is not SubmissionStatus.SUCCEEDED:
         for key in current.stored:
             get_storage().delete(key)
@@ -306,8 +346,22 @@ def run(submission_id: int, evaluate: Evaluate, delivery: Delivery = Delivery())
         for key in current.obsolete:
             get_storage().delete(key)
         leaderboard_cache.clear_leaderboard()
+    watch.lap("notification")
     db.session.expire_all()
     notify(db.session.get(Submission, submission_id))
+    log_timings(current)
+
+
+def log_timings(run: Run) -> None:
+    """One INFO line per run: where its time went (stage: seconds), for the staff and bench/bench_e2e.py."""
+    submission = run.submission
+    log.info(
+        "submission %s (%s, %s) stage seconds: %s",
+        submission.id,
+        submission.kind.value,
+        run.outcome.value if run.outcome else "lost",
+        json.dumps(run.watch.as_dict()),
+    )
 
 
 def notify(submission: Submission) -> None:

@@ -8,14 +8,17 @@ order changes, so ids, labels and scores already recorded stay valid.
 from __future__ import annotations
 
 import zipfile
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Defence
 from app.storage import get_storage, scratch_dir
+
+if TYPE_CHECKING:  # imported where used: this one-off rewrite is the only user of pandas in most processes
+    import pandas as pd
 
 # Sort keys per set: a stable sort keeps each capture's rows in the time order they were written in.
 _ORDER = {"test": ["capture_id"], "train": ["cell_id", "rep"]}
@@ -39,6 +42,8 @@ def _rewrite(key: str, keys: list[str]) -> int | None:
     with storage.local_path(key) as path, zipfile.ZipFile(path) as archive:
         member = archive.namelist()[0]
         with archive.open(member) as handle:
+            import pandas as pd
+
             frame = pd.read_csv(handle)
     if _in_order(frame, keys):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import time
@@ -237,3 +238,22 @@ def test_links_in_mail_come_from_site_url(app):
     app.config["SITE_URL"] = "https://srs.example.org/course"
     with app.app_context():  # as in a worker: no request to take the host from
         assert site_url("submissions.show", submission_id=5) == "https://srs.example.org/course/submissions/5"
+
+
+def test_a_run_logs_where_its_time_went_for_the_staff(app, queued, mails, caplog, monkeypatch):
+    monkeypatch.setattr(lifecycle.log, "disabled", False)  # an Alembic upgrade earlier in the session disables loggers
+
+    def evaluate(run: lifecycle.Run):
+        run.progress("reading")
+        time.sleep(0.02)
+        return _writing_evaluation()(run)
+
+    with caplog.at_level("INFO", logger=lifecycle.log.name):
+        lifecycle.run(queued.id, evaluate, lifecycle.Delivery("m1"))
+    lines = [r.getMessage() for r in caplog.records if "stage seconds" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith(f"submission {queued.id} (defence, succeeded) stage seconds: ")
+    timings = json.loads(lines[0].split("stage seconds: ", 1)[1])
+    assert list(timings["seconds"])[:3] == ["claim", "evaluating", "progress updates"]
+    assert {"reading", "commit", "cleanup", "notification"} <= set(timings["seconds"])
+    assert timings["seconds"]["reading"] >= 0.02
+    assert timings["started"] <= timings["committed"] and timings["cpu"] >= 0

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ..zip_writer import write_zip
+from ..zip_writer import write_zips
 from .captures import Captures
 from .split import DefenceSplit
 from .traces import DefenceTraces
@@ -196,11 +196,14 @@ def write_defence_sets(
         (train_columns, split.train, ["cell_id", "rep", "direction_size", "timestamp"]),
         (test_columns, split.test, ["capture_id", "direction_size", "timestamp"]),
     ]
+    head = (",".join(verification) + "\n").encode()
+    files = [
+        (path, target.name[:-4], _csv_chunks(columns, captures, chosen, header))
+        for (columns, chosen, header), path, target in zip(sets, temporary, final, strict=False)
+    ]
+    files.append((temporary[2], final[2].name[:-4], [lambda: head, lambda: _csv_bytes(verification)]))
     try:
-        for (columns, chosen, header), path, target in zip(sets, temporary, final, strict=False):
-            write_zip(path, target.name[:-4], _csv_chunks(columns, captures, chosen, header), _WRITE_THREADS)
-        head = (",".join(verification) + "\n").encode()
-        write_zip(temporary[2], final[2].name[:-4], [lambda: head, lambda: _csv_bytes(verification)], _WRITE_THREADS)
+        write_zips(files, _WRITE_THREADS)
         for source, target in zip(temporary, final, strict=True):
             os.replace(source, target)
     except BaseException:
