@@ -17,5 +17,6 @@ export PATH="$PWD/venv/bin:$PATH" SRS_RUN_TESTS=1  # the installed client is cur
 export CELERY_BROKER_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 ./run-redis.sh
 # Test files run in parallel processes (pytest-xdist), a file's tests in one process so that its module fixtures
-# (a live site, a served app) start once; SRS_TEST_PROCESSES=0 runs everything in this process.
-exec python -m pytest -n "${SRS_TEST_PROCESSES:-auto}" --dist loadfile "$@"
+# (a live site, a served app) start once, in the order tests/conftest.py gives them (the longest first, not xdist's
+# most-tests-first); SRS_TEST_PROCESSES=0 runs everything in this process.
+exec python -m pytest -n "${SRS_TEST_PROCESSES:-auto}" --dist loadfile --no-loadscope-reorder "$@"
