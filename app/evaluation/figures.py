@@ -18,8 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import auc as area_under
-from sklearn.metrics import roc_curve
 
 MOST_EXPOSED = 5
 MAX_K = 10
@@ -184,6 +182,11 @@ def attack_curves(
     nb_captures, nb_cells = proba.shape
     if nb_captures == 0 or nb_cells < 2:
         raise ValueError("a ROC curve needs at least one capture and two cells")
+    # scikit-learn (and pandas with it) is imported here, not with the module: the web, worker and beat processes
+    # import this module at start and would otherwise load it whole, about 120 MB and 1.5 s each.
+    from sklearn.metrics import auc as area_under
+    from sklearn.metrics import roc_curve
+
     truth = np.zeros((nb_captures, nb_cells), dtype=bool)
     truth[np.arange(nb_captures), true_cells - 1] = True
     fpr, tpr, _ = roc_curve(truth.ravel(), proba.ravel())
