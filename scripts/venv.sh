@@ -11,9 +11,7 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ requirements.txt -nt "$stamp" ]; then
     echo "Installing $requirements into ./venv ..."
     venv/bin/python -m pip install --quiet --upgrade pip
-    # --no-compile: Python compiles (and caches) each module the first time it imports it, instead of pip
-    # compiling every file of every package up front (a third of the install's time, most never imported).
-    venv/bin/python -m pip install --quiet --no-compile -r "$requirements"
+    venv/bin/python -m pip install --quiet -r "$requirements"
     touch "$stamp"
   fi
 }
