@@ -24,7 +24,7 @@ bench_defence.py does):
   measured --floor-repeat times before the uploads and once after each; the best is kept.
 Between uploads it waits for the baseline attack to finish, so every upload meets an idle machine.
 
-Targets (issue 23): 6.1 M rows visible <= 1.5x the floor warm and <= 2.0x cold; the sample <= 2.0x warm; the
+Targets: 6.1 M rows visible <= 1.5x the floor warm and <= 2.0x cold; the sample <= 2.0x warm; the
 evaluating worker <= 450 MB at 6.1 M rows; the baseline attack on it <= 1 GB and <= 20 s. The ratio to the floor
 measured in the same run is the figure that counts on a shared machine. Exit 1 when missed (unless --no-fail).
 """
