@@ -1,5 +1,5 @@
-"""Login limits shared by the login page and the API's token endpoint: one budget of failed attempts per account
-and one per address; and the key of limits per e-mail address typed in a form."""
+"""Budgets of POSTs (`budget`): the login limits shared by the login page and the API's token endpoint (one budget
+of failed attempts per account and one per address), and the key of limits per e-mail address typed in a form."""
 
 from __future__ import annotations
 
@@ -41,16 +41,18 @@ def failed(response) -> bool:
     return response.status_code not in (201, 302)
 
 
-per_account = limiter.shared_limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-    scope="login-account",
-    key_func=login_account_key,
-    methods=["POST"],
-    deduct_when=failed,
-)
-per_address = limiter.shared_limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
-    scope="login-address",
-    methods=["POST"],
-    deduct_when=failed,
-)
+def budget(setting: str, scope: str, *, key_func=None, deduct_when=None):
+    """A limit on POSTs shared by every view it decorates: config[setting] (e.g. "3 per hour") under scope, per
+    client address unless key_func says otherwise; deduct_when(response) picks the answers that spend it (all by
+    default)."""
+    return limiter.shared_limit(
+        lambda: current_app.config[setting],
+        scope=scope,
+        key_func=key_func,
+        methods=["POST"],
+        deduct_when=deduct_when,
+    )
+
+
+per_account = budget("LOGIN_LIMIT_PER_ACCOUNT", "login-account", key_func=login_account_key, deduct_when=failed)
+per_address = budget("LOGIN_LIMIT_PER_ADDRESS", "login-address", deduct_when=failed)

@@ -37,6 +37,14 @@ SECURITY_HEADERS = {
 }
 
 
+def keep_private(response):
+    """For a page whose URL carries a secret token (a reset or confirmation link): keep the URL out of Referer
+    headers and the page out of caches."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Headers on every response; ProxyFix when TRUSTED_PROXIES says proxies set X-Forwarded-* headers."""
 

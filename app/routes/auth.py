@@ -9,8 +9,8 @@ from flask_login import current_user, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
 from app import ratelimits
-from app.extensions import limiter
 from app.forms import ConfirmForm, LoginForm, RegistrationForm
+from app.security import keep_private
 from app.services import accounts, competition, registration
 
 bp = Blueprint("auth", __name__)
@@ -66,19 +66,13 @@ def _sent_mail(response) -> bool:
     return response.status_code == 200
 
 
-register_per_email = limiter.shared_limit(
-    lambda: current_app.config["REGISTRATION_LIMIT_PER_EMAIL"],
-    scope="register-email",
+register_per_email = ratelimits.budget(
+    "REGISTRATION_LIMIT_PER_EMAIL",
+    "register-email",
     key_func=ratelimits.form_email_key("register-email"),
-    methods=["POST"],
     deduct_when=_sent_mail,
 )
-register_per_address = limiter.shared_limit(
-    lambda: current_app.config["REGISTRATION_LIMIT_PER_ADDRESS"],
-    scope="register-address",
-    methods=["POST"],
-    deduct_when=_sent_mail,
-)
+register_per_address = ratelimits.budget("REGISTRATION_LIMIT_PER_ADDRESS", "register-address", deduct_when=_sent_mail)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -116,11 +110,8 @@ def register():
 
 
 def _private(response):
-    """The link's token is in the URL: keep it out of Referer headers and caches."""
-    response = make_response(response)
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    """The link's token is in the URL (see keep_private)."""
+    return keep_private(make_response(response))
 
 
 @bp.route("/register/confirm/<token>", methods=["GET", "POST"])

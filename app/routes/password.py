@@ -6,30 +6,20 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_login import current_user, login_user
 
 from app import ratelimits
-from app.extensions import limiter
 from app.forms import ForgotPasswordForm, ResetPasswordForm
+from app.security import keep_private
 from app.services import password_reset
 
 bp = Blueprint("password", __name__)
 
 
-per_email = limiter.shared_limit(
-    lambda: current_app.config["PASSWORD_RESET_LIMIT_PER_EMAIL"],
-    scope="reset-email",
-    key_func=ratelimits.form_email_key("reset-email"),
-    methods=["POST"],
+per_email = ratelimits.budget(
+    "PASSWORD_RESET_LIMIT_PER_EMAIL", "reset-email", key_func=ratelimits.form_email_key("reset-email")
 )
-per_address = limiter.shared_limit(
-    lambda: current_app.config["PASSWORD_RESET_LIMIT_PER_ADDRESS"], scope="reset-address", methods=["POST"]
-)
+per_address = ratelimits.budget("PASSWORD_RESET_LIMIT_PER_ADDRESS", "reset-address")
 
 
-@bp.after_request
-def keep_links_private(response):
-    """The reset token is in the URL: keep it out of Referer headers and caches."""
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(keep_private)  # the reset token is in the URL
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])

@@ -14,8 +14,9 @@ from app.extensions import db
 from app.models import User
 from app.services import accounts, competition
 from tests.factories import make_team, make_user
+from tests.web.test_registration import PASSWORD
+from tests.web.test_registration import form as registration_form
 
-PASSWORD = "long-enough-pw"
 HOME_PATHS = ("/", "/index")
 
 
@@ -28,16 +29,7 @@ def mails(registration_mails):
 def register(client, **fields):
     """POST /register for a new student carol in a new team, with fields overriding the defaults (the form's
     answer: no account exists until the mailed link is confirmed)."""
-    data = {
-        "username": "carol",
-        "email": "carol@example.org",
-        "password": PASSWORD,
-        "password2": PASSWORD,
-        "sciper": "234567",
-        "team_select": accounts.NEW_TEAM,
-        "new_team_name": "ca-ro",
-    }
-    return client.post("/register", data=data | fields)
+    return client.post("/register", data=registration_form(**fields))
 
 
 def registered(client, mails, **fields):
