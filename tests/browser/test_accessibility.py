@@ -362,7 +362,9 @@ def ask_reset_link(page, base: str) -> str:
 def test_page_after_a_form_is_accessible(logged_out, live_server, send):
     """Flash messages and field errors, which only a sent form shows."""
     shown = send(logged_out, live_server)
-    assert logged_out.locator(shown).count() > 0, f"{send.__name__} showed no {shown}"
+    # The click returns once the answer starts loading: wait for what it shows (20 s at most), then for the whole page.
+    logged_out.wait_for_selector(shown, state="attached")
+    logged_out.wait_for_load_state("load")
     violations = AXE.run(logged_out, options=AXE_OPTIONS).response["violations"]
     assert not violations, f"after {send.__name__} ({logged_out.url}): {describe(violations)}"
 
