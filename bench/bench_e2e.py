@@ -13,10 +13,12 @@ bench_defence.py does):
 - cold: the first upload after the worker was (re)started (`supervisorctl restart worker`), --cold times;
 - warm: after two warm-up uploads, --warm times;
 - for each upload: POST -> 202, then the status API polled every 0.1 s until "succeeded"; the time from the
-  202 to that answer, and where it went: the worker's stages (the run's "stage seconds" log line in
+  202 to the first answer that shows the result (the checks and figures, which the worker publishes once every
+  check has passed, before it writes the attackers' sets) and to "succeeded" (the sets written and recorded),
+  and where the time to "succeeded" went: the worker's stages (the run's "stage seconds" log line in
   LOG_FOLDER/srs.log: claim, reference, storage read, reading, checking, measuring, splitting, writing,
-  progress updates, storing sets, recording, commit; cleanup and notification come after the result is
-  visible), the queue wait (202 -> task started) and the poll (commit -> seen);
+  progress updates (the published result among them), storing sets, recording, commit; cleanup and
+  notification come after), the queue wait (202 -> task started) and the poll (commit -> seen);
 - the largest resident memory (VmHWM, reset before each upload) of each process: web, worker parent, worker
   pool processes, baseline worker, beat;
 - the baseline attack each accepted defence queues: its own time and its pool process's peak;
@@ -79,7 +81,8 @@ class Upload:
     factor: int
     temperature: str
     post: float  # POST -> 202
-    visible: float  # 202 -> "succeeded" answered
+    visible: float  # 202 -> the result (checks, figures) answered: while the sets are written, or with "succeeded"
+    succeeded: float  # 202 -> "succeeded" answered (the sets written and recorded)
     stages: dict[str, float] = field(default_factory=dict)
     peaks: dict[str, float] = field(default_factory=dict)  # MB per program ("worker pool": the largest child)
     cpu: float | None = None  # the worker's CPU seconds (all threads) from the task's start to the commit
@@ -164,15 +167,19 @@ def upload(stack: Stack, token: str, body: bytes, factor: int, temperature: str)
         raise RuntimeError(f"upload answered {status}: {answer}")
     status_url = f"{stack.url}/api/v1/submissions/{answer['submission_id']}"
 
+    shown: list[float] = []
+
     def finished():
         status, state = call(status_url, token=token)
+        if status == 200 and not shown and state["results"] and state["status"] != "failed":
+            shown.append(time.time())
         return state if status == 200 and state["status"] in ("succeeded", "failed") else None
 
     state = wait(finished, 600, "the evaluation", POLL_SECONDS)
     seen = time.time()
     if state["status"] != "succeeded":
         raise RuntimeError(f"submission {answer['submission_id']} failed: {state['error']}")
-    result = Upload(factor, temperature, accepted - start, seen - accepted)
+    result = Upload(factor, temperature, accepted - start, shown[0] - accepted, seen - accepted)
     timings = wait(lambda: _stage_line(stack, answer["submission_id"]), 30, "the run's stage seconds", 0.1)
     if timings is not None and timings is not True:
         result.stages = {"queue wait": timings["started"] - accepted, **timings["seconds"]}
@@ -196,7 +203,8 @@ def upload(stack: Stack, token: str, body: bytes, factor: int, temperature: str)
         result.peaks[key] = max(result.peaks.get(key, 0.0), megabytes)
     result.baseline_peak = result.peaks.get("baseline-worker pool")
     print(
-        f"{factor}x {temperature:8}: visible {result.visible:.3f} s after the 202 (upload {result.post:.3f} s); "
+        f"{factor}x {temperature:8}: result shown {result.visible:.3f} s, succeeded {result.succeeded:.3f} s after "
+        f"the 202 (upload {result.post:.3f} s); "
         f"worker pool {result.peaks.get('worker pool', 0):.0f} MB; baseline {baseline['status']} "
         f"{result.baseline_seconds or 0:.1f} s {result.baseline_peak or 0:.0f} MB",
         flush=True,
@@ -224,8 +232,14 @@ def _fmt(values: list[float], digits: int = 3) -> str:
 
 def report(uploads: list[Upload], floors: dict[int, float], floor_cpu: dict[int, float], no_fail: bool) -> int:
     print()
-    print("time from the 202 to the result shown by the status API (min / median), next to the floor")
-    header = f"{'size':>4} {'run':>5} {'n':>2} {'visible s':>13} {'floor s':>8} {'ratio':>13} {'upload s':>13}"
+    print(
+        "time from the 202 to the result (checks and figures) shown by the status API, and to \"succeeded\" (the "
+        "sets written), min / median, next to the floor"
+    )
+    header = (
+        f"{'size':>4} {'run':>5} {'n':>2} {'visible s':>13} {'floor s':>8} {'ratio':>13} {'succeeded s':>13} "
+        f"{'ratio':>13} {'upload s':>13}"
+    )
     print(header + "  largest process MB (worker pool, worker parent, web, beat)")
     print("-" * (len(header) + 60))
     ok = True
@@ -236,6 +250,7 @@ def report(uploads: list[Upload], floors: dict[int, float], floor_cpu: dict[int,
                 continue
             visible = [u.visible for u in runs]
             ratios = [v / floors[factor] for v in visible]
+            succeeded = [u.succeeded for u in runs]
             peaks = {
                 name: max(u.peaks.get(name, 0.0) for u in runs)
                 for name in (
@@ -247,7 +262,8 @@ def report(uploads: list[Upload], floors: dict[int, float], floor_cpu: dict[int,
             }
             print(
                 f"{factor:>3}x {temperature:>5} {len(runs):>2} {_fmt(visible):>13} {floors[factor]:>8.3f} "
-                f"{_fmt(ratios, 2):>13} {_fmt([u.post for u in runs]):>13}  "
+                f"{_fmt(ratios, 2):>13} {_fmt(succeeded):>13} {_fmt([s / floors[factor] for s in succeeded], 2):>13} "
+                f"{_fmt([u.post for u in runs]):>13}  "
                 + ", ".join(f"{value:.0f}" for value in peaks.values())
             )
             target = TARGETS.get((factor, temperature))

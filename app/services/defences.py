@@ -56,6 +56,8 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | Baseli
             seed=seed,
             progress=run.progress,
             reference=medians,
+            # The figures are final once every check passed: shown while the attackers' sets are written.
+            accepted=lambda result: run.publish({**result.to_dict(), "reference_id": reference.id}),
         )
         watch.lap("storing sets")
     # Keyed by submission and run: a new defence never overwrites the files a round pinned, and a duplicate

@@ -71,6 +71,11 @@ class Stopwatch:
     def commit_done(self) -> None:
         self.committed, self.cpu = time.time(), time.process_time() - self._cpu_start
 
+    @property
+    def stage(self) -> str:
+        """The stage under way."""
+        return self._stage
+
     def lap(self, stage: str) -> None:
         """End the current stage (its time added to what it already had) and begin `stage`."""
         now = time.perf_counter()
@@ -109,6 +114,15 @@ class Run:
         get_storage().save(key, path, move=True)
         self.stored.append(key)
         return key
+
+    def publish(self, results: dict[str, Any]) -> None:
+        """Show results that can no longer change while the run goes on (its status stays running): what a student
+        waits for, before the outputs only later steps need. A failure afterwards replaces them with its reason."""
+        stage = self.watch.stage
+        self.watch.lap("progress updates")
+        _update(self, results=results)
+        db.session.commit()
+        self.watch.lap(stage)
 
     def progress(self, stage: str) -> None:
         """Show the stage on the status page, while this run still holds the submission."""

@@ -1,15 +1,17 @@
 // Live status of a submission: poll the API until the evaluation (and, for an accepted defence, the baseline
-// attack's privacy estimate) finishes, then reload to show the results.
+// attack's privacy estimate) finishes, then reload to show the results; also reload when an accepted defence's
+// figures are shown while its sets are still being written.
 (function () {
   const card = document.getElementById("submission");
   if (!card) return;
   const url = card.dataset.statusUrl;
   const pageStatus = card.dataset.status;
   const pageBaseline = card.dataset.baseline || "";
+  const pageResults = card.dataset.results === "1";
   const statusEl = document.getElementById("status");
   const progressEl = document.getElementById("progress");
   const finished = (status) => status === "succeeded" || status === "failed";
-  let delay = 1000;
+  let delay = 500;  // a small upload is evaluated in well under a second
   async function poll() {
     try {
       const res = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
@@ -19,7 +21,7 @@
         statusEl.className = "status status-" + data.status;
         progressEl.textContent = data.progress ? "(" + data.progress + ")" : "";
         const baseline = data.baseline ? data.baseline.status : "";
-        if (finished(data.status) && !finished(pageStatus)) {
+        if ((finished(data.status) && !finished(pageStatus)) || (data.results && !pageResults)) {
           window.location.reload();
           return;
         }

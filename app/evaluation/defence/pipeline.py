@@ -60,6 +60,7 @@ def evaluate_defence(
     progress: Callable[[str], None] | None = None,
     reference: CellMedians | None = None,
     write_sets: bool = True,
+    accepted: Callable[[DefenceResult], None] | None = None,
 ) -> DefenceResult:
     """Read, check, measure, split and write a defence; raise ValidationError with every check on failure.
 
@@ -67,6 +68,8 @@ def evaluate_defence(
     check runs before the utility and the result carries the overheads against it; without one, neither.
     When that check fails, the ValidationError's `figures["plausibility_figures"]` holds figures_per_cell.
     With write_sets=False (`srs validate`), the sets are split but not written: nothing lands in out_dir.
+    `accepted(result)` is called once every check has passed and every figure is final, before the sets are
+    written (the result's paths are None then): the worker shows the figures while it writes.
     """
     report = progress or (lambda stage: None)
     report("reading")
@@ -98,22 +101,26 @@ def evaluate_defence(
     checks.append(passed("utility", f"Utility score {score:.3f}."))
     report("splitting")
     split = split_defence(captures, settings, seed)
-    train_path = test_path = verification_path = None
-    if write_sets:
-        report("writing")
-        train_path, test_path, verification_path = write_defence_sets(traces, captures, split, Path(out_dir), team_id)
-    return DefenceResult(
+    result = DefenceResult(
         checks=checks,
         utility=utility,
         utility_score=score,
         nb_rows=len(traces),
         nb_captures=len(captures),
         seed=seed,
-        train_path=train_path,
-        test_path=test_path,
-        verification_path=verification_path,
+        train_path=None,
+        test_path=None,
+        verification_path=None,
         nb_train_captures=len(split.train),
         nb_test_captures=len(split.test),
         overheads=overheads,
         cell_medians=medians,
     )
+    if accepted is not None:
+        accepted(result)
+    if write_sets:
+        report("writing")
+        result.train_path, result.test_path, result.verification_path = write_defence_sets(
+            traces, captures, split, Path(out_dir), team_id
+        )
+    return result
