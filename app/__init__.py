@@ -148,6 +148,7 @@ def celery_init_app(app: Flask) -> Celery:
                 "app.tasks.baseline",
                 "app.tasks.rounds",
                 "app.tasks.warmup",
+                "app.tasks.memory",
             ],
         }
     )

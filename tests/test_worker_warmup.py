@@ -25,3 +25,30 @@ def test_a_pool_process_warms_up_without_touching_files(app, tmp_path, monkeypat
     monkeypatch.chdir(work)
     warmup.prepare_pool_process()
     assert list(work.iterdir()) == []
+
+
+def test_a_pool_process_hands_back_what_a_task_freed(app):
+    """After a task, memory the heap kept for reuse goes back to the system (what an idle worker holds, and what
+    the next upload's peak stands on)."""
+    import subprocess
+    import sys
+
+    assert "app.tasks.memory" in app.extensions["celery"].conf.include  # every worker process connects the hook
+    script = """
+import numpy as np
+from celery import signals
+import app.tasks.memory
+def rss():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) // 1024
+blocks = [np.ones(100_000 // 8) for _ in range(600)]  # 60 MB in blocks the heap serves
+keep = np.ones(100_000 // 8)  # still in use above them: the heap cannot shrink past it by itself
+held = rss()
+del blocks
+freed = rss()
+signals.task_postrun.send(sender=None, task_id="t", task=None, args=(), kwargs={}, retval=None, state="SUCCESS")
+print(held, freed, rss())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=app.root_path + "/..")
+    held, freed, after = map(int, done.stdout.split())
+    assert freed > held - 10, "the C library handed the blocks back by itself: the test shows nothing"
+    assert after < held - 40, (held, freed, after)

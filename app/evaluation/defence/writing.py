@@ -12,7 +12,6 @@ import pyarrow.csv as pa_csv
 from ..zip_writer import write_zips
 from .captures import Captures
 from .split import DefenceSplit
-from .traces import DefenceTraces
 
 _WRITE_BATCH_ROWS = 1 << 18
 _WRITE_THREADS = 2
@@ -124,14 +123,14 @@ def decimal_scale(timestamps: np.ndarray) -> float | None:
 
 
 def _rebased_times(
-    traces: DefenceTraces, captures: Captures, chosen: np.ndarray, rows: np.ndarray, scale: float | None
+    timestamp: np.ndarray, captures: Captures, chosen: np.ndarray, rows: np.ndarray, scale: float | None
 ) -> np.ndarray:
     """Timestamps of the chosen captures' rows, each capture starting at 0, at the upload's decimals (scale).
 
     Absolute or session-relative times would tell captures apart by when they were taken, and so their cell.
     """
-    first = traces.timestamp[captures.start[chosen]]
-    times = traces.timestamp[rows]
+    first = timestamp[captures.start[chosen]]
+    times = timestamp[rows]
     times -= np.repeat(first, captures.length[chosen])
     if scale is not None:  # both terms have at most these decimals: so has their exact difference
         np.multiply(times, scale, out=times)
@@ -149,13 +148,15 @@ def _csv_chunks(columns: Callable[[slice], dict], captures: Captures, chosen: np
 
 
 def write_defence_sets(
-    traces: DefenceTraces,
+    direction_size: np.ndarray,
+    timestamp: np.ndarray,
     captures: Captures,
     split: DefenceSplit,
     out_dir: Path,
     team_id: int,
 ) -> tuple[Path, Path, Path]:
-    """Write team_{id}_train.csv.zip, team_{id}_test.csv.zip and team_{id}_verification.csv.zip.
+    """Write team_{id}_train.csv.zip, team_{id}_test.csv.zip and team_{id}_verification.csv.zip from the upload's
+    packet columns (direction_size, timestamp: rows grouped as `captures` says).
 
     Layout (part of the format students' scripts rely on): train rows by cell_id, then rep, then time; test
     rows grouped by capture in ascending capture_id, time order inside a capture; verification rows by
@@ -166,7 +167,7 @@ def write_defence_sets(
     out_dir = Path(out_dir)
     final = [out_dir / f"team_{team_id}_{kind}.csv.zip" for kind in ("train", "test", "verification")]
     temporary = [path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in final]
-    scale = decimal_scale(traces.timestamp)
+    scale = decimal_scale(timestamp)
 
     def train_columns(part: slice) -> dict:
         chosen = split.train[part]
@@ -175,8 +176,8 @@ def write_defence_sets(
         return {
             "cell_id": _repeated(captures.cell_id[chosen], length),
             "rep": _repeated(split.train_rep[part], length),
-            "direction_size": _integers(traces.direction_size[rows]),
-            "timestamp": _rebased_times(traces, captures, chosen, rows, scale),
+            "direction_size": _integers(direction_size[rows]),
+            "timestamp": _rebased_times(timestamp, captures, chosen, rows, scale),
         }
 
     def test_columns(part: slice) -> dict:
@@ -184,8 +185,8 @@ def write_defence_sets(
         rows = _rows_of(captures, chosen)
         return {
             "capture_id": _repeated(split.test_capture_id[part], captures.length[chosen]),
-            "direction_size": _integers(traces.direction_size[rows]),
-            "timestamp": _rebased_times(traces, captures, chosen, rows, scale),
+            "direction_size": _integers(direction_size[rows]),
+            "timestamp": _rebased_times(timestamp, captures, chosen, rows, scale),
         }
 
     order = np.argsort(split.test_capture_id)
