@@ -18,7 +18,8 @@ times, the largest upload the platform expects.
 Overheads are computed here against the undefended sample, as the literature reports them: the median over
 cells of (median over the cell's captures of the defence / the same for the sample − 1), for bytes (both
 directions) and duration. The attack runs in a fresh subprocess per defence, with Arrow allocating through the C
-library as in the platform's workers (app/tasks/warmup.py); peak RSS is that child's VmHWM.
+library as in the platform's workers (app/tasks/warmup.py) and the C library set up as in the baseline worker
+(run-srs.sh); peak RSS is that child's VmHWM.
 Times are best of N (wall clock, the target, and CPU, steadier when other processes share the cores). The
 scoring figure is three targets' worth of 300 × 100 probabilities scored with 95 % bootstrap intervals
 (1,000 resamples), against its 2 s target.
@@ -51,6 +52,7 @@ FRONT_SERVER_MAX = 300
 FRONT_MIN_WINDOW = 1.0
 FRONT_MAX_WINDOW = 14.0
 PADDED_SIZE = 1500
+BASELINE_WORKER_MMAP_THRESHOLD = "4194304"  # the C library's setting in the baseline worker (run-srs.sh)
 
 CHILD = r"""
 import json, os, sys, time
@@ -154,7 +156,10 @@ def measure(sets: tuple[Path, Path, Path], seed: int, repeat: int) -> dict:
     runs = []
     for _ in range(repeat):
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(ROOT), *map(str, sets), str(seed)], capture_output=True, text=True
+            [sys.executable, "-c", CHILD, str(ROOT), *map(str, sets), str(seed)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MALLOC_MMAP_THRESHOLD_": BASELINE_WORKER_MMAP_THRESHOLD},
         )
         if done.returncode != 0:
             raise SystemExit(f"baseline run on {sets[0].parent.name} failed ({done.returncode}):\n{done.stderr}")
