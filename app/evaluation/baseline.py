@@ -129,41 +129,51 @@ def _stream_columns(
     return {name: values[:nb_rows] for name, values in arrays.items()}
 
 
-def _group(key: np.ndarray, size: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, CaptureRows]:
-    """Group rows by capture key (ascending), time order within; return the key of each capture and the rows."""
+def _in_order(keys: tuple[np.ndarray, ...], times: np.ndarray) -> bool:
+    """Whether rows come by keys (ascending, the first most significant), then in time order."""
+    ordered = ~(times[1:] < times[:-1])
+    for key in reversed(keys):
+        ordered &= key[1:] == key[:-1]
+        ordered |= key[1:] > key[:-1]
+    return bool(ordered.all())
+
+
+def _group(
+    keys: tuple[np.ndarray, ...], size: np.ndarray, times: np.ndarray
+) -> tuple[tuple[np.ndarray, ...], CaptureRows]:
+    """Group rows by capture keys (ascending, the first most significant), time order within; return the keys of
+    each capture and the rows. Sorted sets cost a few boolean arrays; only others are reordered."""
     times = np.asarray(times, dtype=np.float64)
-    if len(key) == 0:
+    if len(times) == 0:
         raise ValueError("the set has no packets")
-    ordered = bool(np.all(key[1:] >= key[:-1]))
-    if ordered:
-        same = key[1:] == key[:-1]
-        ordered = not np.any(same & (times[1:] < times[:-1]))
-    if not ordered:
-        order = np.lexsort((times, key))
-        key, size, times = key[order], size[order], times[order]
-    first = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1))
-    length = np.diff(np.append(first, len(key)))
-    return key[first], CaptureRows(size, times, length)
+    if not _in_order(keys, times):
+        order = np.lexsort((times, *reversed(keys)))
+        keys = tuple(key[order] for key in keys)
+        size, times = size[order], times[order]
+    new = np.zeros(len(times) - 1, dtype=bool)
+    for key in keys:
+        new |= key[1:] != key[:-1]
+    first = np.concatenate(([0], np.flatnonzero(new) + 1))
+    length = np.diff(np.append(first, len(times)))
+    return tuple(key[first] for key in keys), CaptureRows(size, times, length)
 
 
 def load_train(source: pd.DataFrame | str | Path) -> tuple[CaptureRows, np.ndarray]:
     """Captures of a train set (columns cell_id, rep, direction_size, timestamp) and the cell of each."""
     data = _read_columns(source, TRAIN_COLUMNS, "train")
-    cell = data["cell_id"].astype(np.int64, copy=False)
-    rep = data["rep"].astype(np.int64, copy=False)
-    _, rep_code = np.unique(rep, return_inverse=True)
-    nb_reps = int(rep_code.max()) + 1 if len(rep_code) else 1
-    keys, rows = _group(
-        cell * nb_reps + rep_code, data["direction_size"].astype(np.int64, copy=False), data["timestamp"]
+    (cells, _), rows = _group(
+        (data["cell_id"].astype(np.int64, copy=False), data["rep"].astype(np.int64, copy=False)),
+        data["direction_size"].astype(np.int64, copy=False),
+        data["timestamp"],
     )
-    return rows, keys // nb_reps
+    return rows, cells
 
 
 def load_test(source: pd.DataFrame | str | Path) -> tuple[np.ndarray, CaptureRows]:
     """Capture ids (ascending) and captures of a test set (columns capture_id, direction_size, timestamp)."""
     data = _read_columns(source, TEST_COLUMNS, "test")
-    ids, rows = _group(
-        data["capture_id"].astype(np.int64, copy=False),
+    (ids,), rows = _group(
+        (data["capture_id"].astype(np.int64, copy=False),),
         data["direction_size"].astype(np.int64, copy=False),
         data["timestamp"],
     )
@@ -266,14 +276,18 @@ def run_baseline(
         if cells.min() < 1 or cells.max() > nb_classes:
             raise ValueError(f"the {name} set has cells outside 1..{nb_classes}")
 
+    nb_train_captures = len(train_rows)
+    # The packets are not needed once their features exist (about 100 MB at 6 M rows): the trees use the memory.
     train_features = extract_features(train_rows)
+    del train_rows
     test_features = extract_features(test_rows)
+    del test_rows
     proba = _fit_predict(train_features, train_cells, test_features, nb_classes, seed, nb_trees)
     score = score_probabilities(team_id, proba, true_cells)
     intervals = bootstrap_intervals(proba, true_cells, seed=seed) if with_intervals else None
     return BaselineResult(
         score=score,
-        nb_train_captures=len(train_rows),
+        nb_train_captures=nb_train_captures,
         nb_features=train_features.shape[1],
         seconds=time.perf_counter() - started,
         proba=proba,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.evaluation import features
 from app.evaluation.attack import score_probabilities
 from app.evaluation.baseline import run_baseline
 from app.evaluation.defence import DefenceSettings, evaluate_defence
@@ -94,6 +95,20 @@ def test_features_of_a_capture_do_not_depend_on_the_others():
     for s, n, row in zip(start, lengths, together, strict=True):
         expected = np.quantile(np.diff(times[s : s + n]), 0.5) if n > 1 else 0.0
         assert row[q50] == pytest.approx(expected, abs=1e-9)
+
+
+def test_features_computed_in_slices_equal_the_whole_sets(monkeypatch):
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(1, 40, size=30)
+    lengths[[0, 7, 29]] = 120  # longer than a slice: a capture is never split
+    sizes = rng.choice([-1500, -600, 52, 600], size=lengths.sum())
+    times = np.concatenate([np.sort(rng.exponential(2.0, size=n)) for n in lengths])
+    rows = CaptureRows(sizes, times, lengths)
+    whole = extract_features(rows)
+    monkeypatch.setattr(features, "CHUNK_ROWS", 50)
+    sliced = extract_features(rows)
+    assert sliced.shape == whole.shape == (30, len(feature_names()))
+    np.testing.assert_allclose(sliced, whole, rtol=1e-9, atol=1e-6)
 
 
 def test_a_capture_without_packets_is_refused():
