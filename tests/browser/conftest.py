@@ -45,8 +45,9 @@ class LiveSite(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def live_site(tmp_path_factory):
-    """./run-srs.sh --demo with its own settings, one per test module; yields where it is, then stops it."""
+def live_site(request, tmp_path_factory):
+    """./run-srs.sh --demo with its own settings, one per test module; yields where it is, then stops it.
+    A module's SITE_ENV (a dict) adds settings of its own."""
     try:
         redis.Redis.from_url(BROWSER_REDIS_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError:
@@ -69,6 +70,7 @@ def live_site(tmp_path_factory):
         "SRS_WORKER_CONCURRENCY": "1",
         "CELERY_TASK_QUEUE": f"{run_namespace()}-browser-{port}",
         "REDIS_KEY_PREFIX": f"{run_namespace()}-browser-{port}:",
+        **getattr(request.module, "SITE_ENV", {}),
     }
     log = (base / "run-srs.log").open("wb")
     proc = subprocess.Popen(
