@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -13,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
+import psutil
 import pytest
 import redis
 
@@ -42,8 +45,9 @@ class LiveSite(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def live_site(tmp_path_factory):
-    """./run-srs.sh --demo with its own settings, one per test module; yields where it is, then stops it."""
+def live_site(request, tmp_path_factory):
+    """./run-srs.sh --demo with its own settings, one per test module; yields where it is, then stops it.
+    A module's SITE_ENV (a dict) adds settings of its own."""
     try:
         redis.Redis.from_url(BROWSER_REDIS_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError:
@@ -66,6 +70,7 @@ def live_site(tmp_path_factory):
         "SRS_WORKER_CONCURRENCY": "1",
         "CELERY_TASK_QUEUE": f"{run_namespace()}-browser-{port}",
         "REDIS_KEY_PREFIX": f"{run_namespace()}-browser-{port}:",
+        **getattr(request.module, "SITE_ENV", {}),
     }
     log = (base / "run-srs.log").open("wb")
     proc = subprocess.Popen(
@@ -84,17 +89,65 @@ def live_site(tmp_path_factory):
             break
         except OSError as exc:
             if proc.poll() is not None or time.monotonic() > deadline:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
+                kill_site(proc)
                 log_text = (base / "run-srs.log").read_text()[-4000:]
                 raise AssertionError("run-srs.sh did not serve:\n" + log_text) from exc
             time.sleep(0.3)
     yield LiveSite(url, base, env)
-    os.killpg(proc.pid, signal.SIGTERM)
+    kill_site(proc)
+    forget_site(env)
+
+
+def kill_site(proc: subprocess.Popen) -> None:
+    """Kill run-srs.sh's supervisord and every process it started, without waiting for a graceful stop (5-7 s,
+    mostly the workers' warm shutdown): nothing of a test site is kept. (test_broker_restart.py checks that
+    SIGTERM stops them all.)
+
+    Each supervised program leads a process group of its own (supervisord's setpgrp), which signalling
+    supervisord's group does not reach: supervisord is frozen first, so that it restarts none of them, then each
+    descendant's group is killed, then supervisord's."""
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
+        supervisord = psutil.Process(proc.pid)
+        supervisord.suspend()
+        descendants = supervisord.children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    for child in descendants:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while alive := [p for p in descendants if _running(p)]:
+        assert time.monotonic() < deadline, f"run-srs.sh's processes outlived SIGKILL: {alive}"
+        time.sleep(0.05)
+
+
+def _running(process: psutil.Process) -> bool:
+    """Neither gone nor a zombie (dead, left for init to reap once supervisord is gone)."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def forget_site(env: dict[str, str]) -> None:
+    """Remove the site's Redis keys (its queues, limits, caches, kombu's bindings) and the messages its killed
+    workers held unacknowledged, which kombu would otherwise hand back to a queue nobody reads."""
+    r = redis.Redis.from_url(BROWSER_REDIS_URL)
+    namespace = env["CELERY_TASK_QUEUE"]
+    ours = re.compile(re.escape(namespace.encode()) + rb"(?![0-9])")  # not the site on port 12345 for 1234
+    stale = [key for key in r.scan_iter(match=f"*{namespace}*") if ours.search(key)]
+    if stale:
+        r.delete(*stale)
+    queues = {namespace, namespace + ".baseline"}
+    for tag, message in r.hgetall("unacked").items():
+        if json.loads(message)[-1] in queues:
+            r.hdel("unacked", tag)
+            r.zrem("unacked_index", tag)
 
 
 @pytest.fixture(scope="module")

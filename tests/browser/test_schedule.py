@@ -12,6 +12,8 @@ from tests.browser.conftest import screenshot
 from tests.browser.test_smoke import login
 
 pytestmark = pytest.mark.browser
+# The beat checks the timeline every 2 s instead of every 15 s: the change is applied within 2 s of its time.
+SITE_ENV = {"SCHEDULE_POLL_SECONDS": "2"}
 
 
 def test_scheduled_phase_change_counts_down_and_happens(browser, live_server):
