@@ -304,6 +304,8 @@ def test_a_dead_worker_is_restarted_while_the_site_serves_and_sigterm_stops_ever
     # The restarted worker keeps its lower CPU priority: in a rush the web server answers uploads first.
     web_nice = psutil.Process(_supervised_pid(site, "web")).nice()
     assert psutil.Process(restarted).nice() == min(web_nice + 5, 19)
+    # and its environment: no 2 MB pages for numpy's arrays (they made a fresh worker's first upload slower)
+    assert psutil.Process(restarted).environ().get("NUMPY_MADVISE_HUGEPAGE") == "0"
 
     admin = site.token("admin")
     assert request(site.url + "/api/v1/competition", method="PUT", token=admin, body={"phase": "Defence"})[0] == 200
