@@ -233,7 +233,7 @@ def _fmt(values: list[float], digits: int = 3) -> str:
 def report(uploads: list[Upload], floors: dict[int, float], floor_cpu: dict[int, float], no_fail: bool) -> int:
     print()
     print(
-        "time from the 202 to the result (checks and figures) shown by the status API, and to \"succeeded\" (the "
+        'time from the 202 to the result (checks and figures) shown by the status API, and to "succeeded" (the '
         "sets written), min / median, next to the floor"
     )
     header = (
@@ -263,8 +263,7 @@ def report(uploads: list[Upload], floors: dict[int, float], floor_cpu: dict[int,
             print(
                 f"{factor:>3}x {temperature:>5} {len(runs):>2} {_fmt(visible):>13} {floors[factor]:>8.3f} "
                 f"{_fmt(ratios, 2):>13} {_fmt(succeeded):>13} {_fmt([s / floors[factor] for s in succeeded], 2):>13} "
-                f"{_fmt([u.post for u in runs]):>13}  "
-                + ", ".join(f"{value:.0f}" for value in peaks.values())
+                f"{_fmt([u.post for u in runs]):>13}  " + ", ".join(f"{value:.0f}" for value in peaks.values())
             )
             target = TARGETS.get((factor, temperature))
             if target is not None and statistics.median(ratios) > target:

@@ -18,7 +18,8 @@ What it measures:
 - peak resident memory of each supervised process (and its children), sampled every 0.5 s.
 
 Targets (issue 12): every upload answered 202 with p95 <= 1 s, every submission succeeded exactly once
-(one accepted defence per upload), drain <= 1.3 x (uploads x single / workers). Exit 1 when missed (unless
+(one accepted defence per upload), drain <= the later of 1.3 x uploads x single / workers (the backlog) and
+within + 3 x single (the last arrivals, when the workers keep up). Exit 1 when missed (unless
 --no-fail), 2 on errors. Loopback only; bounded by --uploads and --timeout.
 """
 
@@ -98,14 +99,18 @@ def main() -> int:
         sampler.stop.set()
 
     p50, p95 = statistics.median(latencies), statistics.quantiles(latencies, n=20, method="inclusive")[18]
-    floor = 1.3 * args.uploads * single / args.workers
+    # When the workers keep up with the arrivals, the queue empties soon after the last one (allowed: three
+    # evaluations); when they do not, after each worker's share of the backlog (allowed: 30 % more).
+    backlog = args.uploads * single / args.workers
+    floor = max(1.3 * backlog, args.within + 3 * single)
     print(f"uploads: {args.uploads} over {args.within:.0f} s, {args.workers} worker processes, sample {len(body)} B")
     print(f"answered 202: {args.uploads - len(refused)}/{args.uploads}")
     print(f"upload latency: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
     print("  (target p95 <= 1000 ms)")
     print(f"single evaluation: {single:.1f} s")
     print(
-        f"drain time: {drain:.1f} s   (target <= 1.3 x {args.uploads} x {single:.1f} / {args.workers} = {floor:.1f} s)"
+        f"drain time: {drain:.1f} s   (target <= max(1.3 x {args.uploads} x {single:.1f} / {args.workers}, "
+        f"{args.within:.0f} + 3 x {single:.1f}) = {floor:.1f} s: set by the backlog or by the arrivals)"
     )
     print(f"succeeded: {succeeded}/{len(ids)}; accepted defences per upload: {sorted(set(defences.values()))}")
     for name, peak in sorted(sampler.peaks.items()):
