@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -11,7 +12,7 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db, limiter
-from app.services import registration
+from app.services import mail, queue, registration
 from tests.api_schema import SchemaCheckedClient
 from tests.conftest import create_schema, share_compiled_templates
 
@@ -63,3 +64,30 @@ def registration_mails(monkeypatch) -> Outbox:
         registration.mail, "deliver", lambda subject, to, text, html=None: outbox.append((subject, to, text))
     )
     return outbox
+
+
+class SlowMailbox(list):
+    """Mails delivered, as (subject, recipients), each after a slow (1 s) delivery."""
+
+    def wait_for(self, count: int, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def broker_down_slow_mail(monkeypatch) -> SlowMailbox:
+    """The broker refuses every task (so the mail tasks run in a background thread of the web process) and a
+    delivery takes 1 s: what an answer that waited for the mail would show."""
+    delivered = SlowMailbox()
+
+    def broker_down(name, args):
+        raise ConnectionError("broker down")
+
+    def slow_delivery(subject, recipients, text, html=None):
+        time.sleep(1.0)
+        delivered.append((subject, recipients))
+
+    monkeypatch.setattr(queue, "send_task", broker_down)
+    monkeypatch.setattr(mail, "deliver", slow_delivery)
+    return delivered
