@@ -35,6 +35,11 @@ from app.storage import StorageError, get_storage, scratch_dir
 log = logging.getLogger(__name__)
 CACHE_PREFIX = "figures"
 NOT_YET = "not available yet"
+# What a round's attack and defence parts measure, with the trade-off scoring (True) or without (False).
+PART_MEASURES = {
+    True: {"attack": "attack score", "defence": "defence score"},
+    False: {"attack": "attack performance", "defence": "utility score"},
+}
 EMPTY_COUNTS = {"captures": None, "recognised": None, "recall": None, "most_exposed": [], "tied_beyond": 0}
 
 
@@ -99,8 +104,19 @@ class Heatmap:
     round: int | None = None
     nb_attackers: int = 0
     subset: str | None = None
-    svg: str | None = None
+    ident: str = ""  # the SVG's id prefix
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def svg(self) -> str | None:
+        """The picture, drawn when a page asks for it (the API only reads the counts)."""
+        if self.counts is None:
+            return None
+        who = "the baseline attack" if self.source == "baseline" else "the real attackers"
+        counts = self.counts
+        return charts.heatmap_svg(
+            self.ident, self.title, counts.captures, counts.recognised, self.shape, counts.most_exposed(), who
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -135,13 +151,7 @@ def _baseline_heatmap(run: BaselineRun | None, ident: str) -> Heatmap:
             "baseline", title, None, f"Per-cell figures {NOT_YET}: this estimate was computed before they were kept."
         )
     note = f"The baseline attack on this defence's {sum(counts.captures)} test captures (a lower bound on the leakage)."
-    return Heatmap("baseline", title, counts, note, svg=_heatmap(ident, title, counts, "the baseline attack"))
-
-
-def _heatmap(ident: str, title: str, counts: CellCounts, who: str) -> str:
-    return charts.heatmap_svg(
-        ident, title, counts.captures, counts.recognised, grid_shape(len(counts.captures)), counts.most_exposed(), who
-    )
+    return Heatmap("baseline", title, counts, note, ident=ident)
 
 
 def _attackers_counts(defence: Defence, number: int, matches: list[Match]) -> dict[str, Any]:
@@ -212,7 +222,6 @@ def _attackers_heatmaps(defence: Defence, ident: str) -> list[Heatmap]:
             f"The {found['nb_attackers']} counted attack(s) of round {number}, pooled, each on the captures its final "
             f"score counts ({captures} of its copy of the test set): {sum(counts.captures)} classifications in all."
         )
-        svg = _heatmap(f"{ident}-r{number}", title, counts, "the real attackers")
         maps.append(
             Heatmap(
                 "attackers",
@@ -222,7 +231,7 @@ def _attackers_heatmaps(defence: Defence, ident: str) -> list[Heatmap]:
                 round=number,
                 nb_attackers=found["nb_attackers"],
                 subset=subset,
-                svg=svg,
+                ident=f"{ident}-r{number}",
                 problems=problems,
             )
         )
@@ -470,15 +479,12 @@ def team_path_svgs(team: Team, path: list[dict[str, Any]]) -> tuple[str | None, 
     )
     tradeoff = path[-1]["scoring"] == "tradeoff"
     parts = []
+    measured = PART_MEASURES[tradeoff]
     for key, name in (("attack", "Attack part"), ("defence", "Defence part")):
         lows, highs = zip(*(_interval(p[key], p[f"{key}_pm"]) for p in path), strict=True)
         parts.append(
             {
-                "name": name
-                + (" (attack score)" if tradeoff and key == "attack" else "")
-                + (" (defence score)" if tradeoff and key == "defence" else "")
-                + (" (attack performance)" if not tradeoff and key == "attack" else "")
-                + (" (utility score)" if not tradeoff and key == "defence" else ""),
+                "name": f"{name} ({measured[key]})",
                 "xs": rounds,
                 "ys": [p[key] for p in path],
                 "lows": list(lows),
