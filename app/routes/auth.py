@@ -125,7 +125,7 @@ def confirm_registration(token: str):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            user, created = registration.confirm(token)
+            user, created = registration.confirm(reg)
         except registration.RegistrationLinkError as exc:
             return _private((render_template("auth/confirm_invalid.html", message=exc.message), exc.status))
         if created:

@@ -148,11 +148,10 @@ def account_of(reg: accounts.Registration) -> User | None:
     return None
 
 
-def confirm(token: str) -> tuple[User, bool]:
-    """Create the account a link carries and commit; (user, True), or (the account, False) when the link was
-    confirmed before. RegistrationLinkError when the link is not valid, or the registration can no longer be
-    made as it was asked (closed, or a name, SCIPER or place taken since)."""
-    reg = read_token(token)
+def confirm(reg: accounts.Registration) -> tuple[User, bool]:
+    """Create the account a link carried (read_token) and commit; (user, True), or (the account, False) when the
+    link was confirmed before. RegistrationLinkError when the registration can no longer be made as it was asked
+    (closed, or a name, SCIPER or place taken since)."""
     done = account_of(reg)
     if done is not None:
         return done, False
