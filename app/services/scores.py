@@ -185,14 +185,13 @@ def score_view(submission: Submission, *, staff: bool) -> ScoreView | None:
     return ScoreView(PUBLIC, public, note, final, label)
 
 
-def results_for(submission: Submission, *, staff: bool) -> dict[str, Any] | None:
-    """The submission's results as the viewer may read them (API and pages): for an attack, `scores` holds
+def results_for(submission: Submission, view: ScoreView | None, *, staff: bool) -> dict[str, Any] | None:
+    """The submission's results as the viewer of `view` (score_view) may read them: for an attack, `scores` holds
     the public-subset scores while its round is open (`scores_subset` "public") and the final scores once it
     closed (`scores_subset` "private": on the private captures; "all" for attacks scored before final scores
     left the public subset out), with `public_scores` beside them; `scores_note` says which captures `scores`
     count. Staff also get `private_scores` (and `private_scores_note`) before the round closes."""
     results = copy.deepcopy(submission.results)
-    view = score_view(submission, staff=staff)
     if view is None or results is None:
         return results
     results["scores"] = view.rows

@@ -41,13 +41,14 @@ def submission_as_dict(
         return dt.isoformat() + "Z" if dt else None
 
     staff = bool(viewer and viewer.is_admin)
+    view = scores.score_view(submission, staff=staff)
     found = {
         "id": submission.id,
         "kind": submission.kind.value,
         "status": submission.status.value,
         "progress": submission.progress,
         "error": submission.error,
-        "results": scores.results_for(submission, staff=staff),
+        "results": scores.results_for(submission, view, staff=staff),
         "created_at": iso(submission.created_at),
         "finished_at": iso(submission.finished_at),
         "original_filename": submission.original_filename,
@@ -61,6 +62,5 @@ def submission_as_dict(
     }
     if with_figures:
         found["leakage_by_cell"] = figures.leakage_by_cell(submission)
-        view = scores.score_view(submission, staff=staff)
         found["curves"] = figures.curves_as_api(figures.attack_target_curves(submission, view)) if view else None
     return found
