@@ -62,7 +62,9 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "results": {
             "type": "object",
             **null,
-            "description": "checks, utility, overheads (percent, with per_cell) or scores, when finished. For an "
+            "description": "checks, utility, overheads (percent, with per_cell) or scores, when finished; a "
+            "defence's already while it is `running` once every check has passed (final then: the status turns to "
+            "`succeeded` when its sets are stored; a failure afterwards replaces them with its reason). For an "
             "attack, `scores` are on each test set's public subset while the round is open (`scores_subset` "
             '"public") and the final scores once it closed, on the private subset (`scores_subset` "private"; '
             '"all" for attacks scored before final scores left out the public subset), with `public_scores` '
