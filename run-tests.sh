@@ -8,9 +8,13 @@ ensure_venv requirements-test.txt
 # requirements-test.txt installs the `srs` client (./client), which ships a copy of app/evaluation: reinstall it
 # whenever either changed since, so the installed `srs` (and tests/client/test_packaging.py) see the current code.
 client_stamp=venv/.installed-client
-if [ ! -f "$client_stamp" ] || [ -n "$(find client app/evaluation -newer "$client_stamp" -print -quit)" ]; then
+if [ ! -f "$client_stamp" ] || [ -n "$(find client app/evaluation -name __pycache__ -prune -o -newer "$client_stamp" -print -quit)" ]; then
   echo "Installing the srs client (./client) into ./venv ..."
-  venv/bin/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall ./client
+  if [ -x venv/bin/uv ]; then
+    venv/bin/uv pip install --quiet --python venv/bin/python --no-deps --no-build-isolation --reinstall ./client
+  else
+    venv/bin/python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall ./client
+  fi
   touch "$client_stamp"
 fi
 export PATH="$PWD/venv/bin:$PATH" SRS_RUN_TESTS=1  # the installed client is current (tests/client/test_packaging.py)
