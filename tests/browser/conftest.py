@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,11 +12,11 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
-import psutil
 import pytest
 import redis
 
 from tests.conftest import ROOT, free_port, run_namespace, skip_or_fail
+from tests.sites import forget_site, kill_site
 
 pytestmark = pytest.mark.browser
 BROWSER_REDIS_URL = os.environ.get("TEST_BROWSER_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -96,58 +93,6 @@ def live_site(request, tmp_path_factory):
     yield LiveSite(url, base, env)
     kill_site(proc)
     forget_site(env)
-
-
-def kill_site(proc: subprocess.Popen) -> None:
-    """Kill run-srs.sh's supervisord and every process it started, without waiting for a graceful stop (5-7 s,
-    mostly the workers' warm shutdown): nothing of a test site is kept. (test_broker_restart.py checks that
-    SIGTERM stops them all.)
-
-    Each supervised program leads a process group of its own (supervisord's setpgrp), which signalling
-    supervisord's group does not reach: supervisord is frozen first, so that it restarts none of them, then each
-    descendant's group is killed, then supervisord's."""
-    try:
-        supervisord = psutil.Process(proc.pid)
-        supervisord.suspend()
-        descendants = supervisord.children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    for child in descendants:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while alive := [p for p in descendants if _running(p)]:
-        assert time.monotonic() < deadline, f"run-srs.sh's processes outlived SIGKILL: {alive}"
-        time.sleep(0.05)
-
-
-def _running(process: psutil.Process) -> bool:
-    """Neither gone nor a zombie (dead, left for init to reap once supervisord is gone)."""
-    try:
-        return process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def forget_site(env: dict[str, str]) -> None:
-    """Remove the site's Redis keys (its queues, limits, caches, kombu's bindings) and the messages its killed
-    workers held unacknowledged, which kombu would otherwise hand back to a queue nobody reads."""
-    r = redis.Redis.from_url(BROWSER_REDIS_URL)
-    namespace = env["CELERY_TASK_QUEUE"]
-    ours = re.compile(re.escape(namespace.encode()) + rb"(?![0-9])")  # not the site on port 12345 for 1234
-    stale = [key for key in r.scan_iter(match=f"*{namespace}*") if ours.search(key)]
-    if stale:
-        r.delete(*stale)
-    queues = {namespace, namespace + ".baseline"}
-    for tag, message in r.hgetall("unacked").items():
-        if json.loads(message)[-1] in queues:
-            r.hdel("unacked", tag)
-            r.zrem("unacked_index", tag)
 
 
 @pytest.fixture(scope="module")

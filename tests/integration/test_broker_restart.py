@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import ROOT, SAMPLE_DEFENCE, free_port
 from tests.integration.conftest import MailBox, wait_for
+from tests.sites import kill_site
 
 pytestmark = pytest.mark.integration
 
@@ -204,7 +205,8 @@ def site(tmp_path):
         site.start()
         yield site
     finally:
-        site.stop()
+        if site.proc:  # at once; the last test stops a site gracefully and checks that
+            kill_site(site.proc)
         controller.stop()
         if own_redis.proc.poll() is None:
             own_redis.stop()

@@ -24,6 +24,7 @@ from tests.integration.conftest import wait_for
 from tests.integration.helpers import uniform_attack_csv
 from tests.integration.test_broker_restart import OPENER, request
 from tests.s3server import make_bucket, object_keys, s3_server
+from tests.sites import forget_site, kill_site
 
 pytestmark = pytest.mark.integration
 
@@ -69,13 +70,8 @@ class Host:
         return "\n".join(texts)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        """At once: nothing of a test host is kept (test_broker_restart.py checks that SIGTERM stops a host)."""
+        kill_site(self.proc)
 
 
 def _serving(host: Host) -> bool:
@@ -125,6 +121,7 @@ def deployment(tmp_path):
         finally:
             for host in reversed(hosts):
                 host.stop()
+            forget_site(env)
 
 
 def _token(web: Host, username: str) -> str:
