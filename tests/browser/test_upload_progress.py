@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.browser.conftest import screenshot
-from tests.browser.test_accessibility import AXE, AXE_OPTIONS, Api, describe, new_page, uniform_attack
+from tests.browser.test_pages import AXE, AXE_OPTIONS, Api, describe, new_page, uniform_attack
 from tests.browser.test_security import csp_violations
 from tests.browser.test_smoke import login
 from tests.conftest import SAMPLE_DEFENCE
