@@ -10,8 +10,7 @@ import pytest
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_pages import AXE, AXE_OPTIONS, Api, describe, new_page, uniform_attack
-from tests.browser.test_security import csp_violations
-from tests.browser.test_smoke import login
+from tests.browser.test_smoke import csp_violations, login
 from tests.conftest import SAMPLE_DEFENCE
 
 pytestmark = pytest.mark.browser

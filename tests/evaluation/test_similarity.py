@@ -52,8 +52,8 @@ def attackers():
         return out
 
     return {
-        "timing": proba(ExtraTreesClassifier(150, random_state=1, n_jobs=1), kfp),  # k-FP features, extra trees
-        "cumulative": proba(RandomForestClassifier(150, random_state=2, n_jobs=1), cumul),  # CUMUL, random forest
+        "timing": proba(ExtraTreesClassifier(60, random_state=1, n_jobs=1), kfp),  # k-FP features, extra trees
+        "cumulative": proba(RandomForestClassifier(60, random_state=2, n_jobs=1), cumul),  # CUMUL, random forest
         "truth": cells[test],
     }
 
