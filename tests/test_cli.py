@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Attack, AuditEntry, Defence, Match, Round, Submission, Team, User
-from app.services import accounts, competition
+from app.services import accounts, competition, maintenance
+from app.storage import get_storage
 from tests import factories
 from tests.factories import make_user
 
@@ -213,8 +214,12 @@ def test_flush_db_answered_no_keeps_everything(app, runner, alice):
     assert can_log_in(app, "alice", "secret-pw")
 
 
-def test_flush_db_with_yes_deletes_users(app, runner, alice, admin):
+def test_flush_db_with_yes_deletes_users(app, runner, alice, admin, tmp_path):
     make_played_round(1)
+    kept = tmp_path / "kept.json"
+    kept.write_text("{}")
+    for prefix in maintenance.STORED_PREFIXES:  # uploads, sets, the figures kept for pages
+        get_storage().save(f"{prefix}/1/kept.json", kept)
     result = runner.invoke(args=["flush-db", "--yes"])
     assert result.exit_code == 0, result.output
     assert "Database flushed." in result.output
@@ -222,6 +227,8 @@ def test_flush_db_with_yes_deletes_users(app, runner, alice, admin):
     assert (count(User), count(Team), count(Match), count(Submission)) == (0, 0, 0, 0)
     assert not can_log_in(app, "alice", "secret-pw")
     assert competition.get_state().current_round == 0
+    assert "figures" in maintenance.STORED_PREFIXES
+    assert [p for p in maintenance.STORED_PREFIXES if get_storage().exists(f"{p}/1/kept.json")] == []
 
 
 def test_flush_db_answered_yes_at_the_prompt(app, runner, alice):

@@ -6,13 +6,13 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Attack, Match, Round, RoundSet
-from app.services import baseline, lifecycle, round_sets
+from app.services import baseline, figures, lifecycle, round_sets
 from app.services.competition import get_state
 from app.services.leaderboard_cache import clear_leaderboard
 from app.storage import get_storage
 
 # Every top-level folder of storage keys the platform writes.
-STORED_PREFIXES = ("submissions", "defences", "attacks", "attack_sets", "round_sets")
+STORED_PREFIXES = ("submissions", "defences", "attacks", "attack_sets", "round_sets", figures.CACHE_PREFIX)
 
 
 def sweep() -> dict[str, int]:
@@ -29,7 +29,9 @@ def flush_matches() -> dict[str, int]:
     db.session.execute(sa.delete(Round))
     get_state().current_round = 0
     db.session.commit()
-    for prefix in ("attack_sets", "round_sets"):  # built per round: stale once rounds go
+    # Built per round, or kept per attack and round (figures): stale once they go, and a database may number the
+    # next ones as those deleted.
+    for prefix in ("attack_sets", "round_sets", figures.CACHE_PREFIX):
         get_storage().delete_prefix(prefix)
     clear_leaderboard()
     return {"attacks": attacks, "matches": matches}

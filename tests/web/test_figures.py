@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import copy
 import html
+import io
 import re
 import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sklearn.metrics import roc_auc_score
 
 from app.extensions import db
 from app.models import Attack, BaselineRun, Defence, Submission, SubmissionStatus
-from app.services import baseline, figures
+from app.services import attacks, baseline, figures, maintenance
 from app.storage import get_storage
 from tests import factories
 from tests.web import test_public_scores as public
@@ -283,3 +285,30 @@ def test_a_stored_file_that_cannot_be_read_is_named_not_a_server_error(client, s
     answer = client.get(f"/api/v1/submissions/{scored['id']}", headers=scored["headers"]).get_json()["curves"]
     assert answer[0]["problem"] == "the stored files could not be read" and "roc" not in answer[0]
     assert "the curves could not be drawn" in text(client.get(f"/submissions/{scored['id']}").get_data(as_text=True))
+
+
+def test_a_round_played_again_after_flushing_the_matches_draws_its_new_attacks(client, scored):
+    """`flask flush-matches` deletes the attacks and their kept figures: the next round 1's attack (SQLite numbers
+    it as the deleted one) shows its own curves, not the kept ones of the attack it replaces."""
+    login(client, "alice")
+    sid = scored["id"]
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert "top-1 0.40" in svg(page, f"topk-{sid}").findtext(f"{SVG}desc")
+
+    maintenance.flush_matches()
+    alice, bob = scored["alice"], scored["bob"]
+    factories.make_round(1, [(alice.team, bob.team), (bob.team, alice.team)])
+    with get_storage().open(bob_defence(scored).verification_key) as stream:
+        verification = pd.read_csv(io.BytesIO(stream.read()), compression="zip")
+    every_capture = np.ones(NB_CAPTURES, dtype=bool)
+    upload = {"file": (io.BytesIO(public._attack_zip(bob.team_id, verification, every_capture)), "attack.zip")}
+    answer = client.post("/api/v1/attacks", headers=scored["headers"], data=upload)
+    assert answer.status_code == 202, answer.get_json()
+    again = answer.get_json()["submission_id"]
+    attacks.run_evaluation(again)
+    db.session.expire_all()
+
+    page = client.get(f"/submissions/{again}").get_data(as_text=True)
+    assert "top-1 1.00" in svg(page, f"topk-{again}").findtext(f"{SVG}desc")
+    (curves,) = client.get(f"/api/v1/submissions/{again}", headers=scored["headers"]).get_json()["curves"]
+    assert curves["top_k"][0] == pytest.approx(1.0) and curves["roc"]["micro_auc"] == pytest.approx(1.0)
