@@ -312,3 +312,15 @@ def test_a_round_played_again_after_flushing_the_matches_draws_its_new_attacks(c
     assert "top-1 1.00" in svg(page, f"topk-{again}").findtext(f"{SVG}desc")
     (curves,) = client.get(f"/api/v1/submissions/{again}", headers=scored["headers"]).get_json()["curves"]
     assert curves["top_k"][0] == pytest.approx(1.0) and curves["roc"]["micro_auc"] == pytest.approx(1.0)
+
+
+def test_staff_reach_an_attacks_figures_from_the_dashboard(client, scored):
+    sid = scored["id"]
+    login(client, "admin")
+    dashboard = client.get(f"/admin/submissions/{sid}").get_data(as_text=True)
+    link = re.search(r'<a id="team-view" href="([^"]+)"', dashboard)
+    assert link and link.group(1) == f"/submissions/{sid}"
+    page = client.get(link.group(1)).get_data(as_text=True)
+    # the round is open: the figures are those its team sees, on the public subset
+    assert "on the public subset (10 captures)" in svg(page, f"roc-{sid}").findtext(f"{SVG}desc")
+    assert "top-1 0.40" in svg(page, f"topk-{sid}").findtext(f"{SVG}desc")
