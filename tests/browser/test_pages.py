@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -243,27 +244,34 @@ def new_page(browser):
     return page
 
 
+@contextmanager
+def browsing_as(browser, base: str, username: str | None):
+    """A page of its own browser context, logged in as username (None: logged out), closed afterwards."""
+    page = new_page(browser)
+    if username:
+        login(page, base, username, "admin")
+    try:
+        yield page
+    finally:
+        page.context.close()
+
+
 @pytest.fixture(scope="module")
 def logged_out(browser, live_server):
-    page = new_page(browser)
-    yield page
-    page.context.close()
+    with browsing_as(browser, live_server, None) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
 def student(browser, live_server):
-    page = new_page(browser)
-    login(page, live_server, "alice", "admin")
-    yield page
-    page.context.close()
+    with browsing_as(browser, live_server, "alice") as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
 def staff(browser, live_server):
-    page = new_page(browser)
-    login(page, live_server, "admin", "admin")
-    yield page
-    page.context.close()
+    with browsing_as(browser, live_server, "admin") as page:
+        yield page
 
 
 @pytest.fixture
