@@ -1,4 +1,4 @@
-"""A site started by ./run-srs.sh in a test: stopped at once, and its Redis keys removed."""
+"""A site started by ./run-srs.sh in a test: its supervised programs, stopped at once, its Redis keys removed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,24 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import psutil
 import redis
+
+
+def supervised_pid(log_folder: Path, program: str) -> int | None:
+    """The pid of one of run-srs.sh's programs (web, worker, beat, ...) as its supervisord tells, None when it
+    does not run; log_folder is the site's LOG_FOLDER (supervisord's configuration is in its run/ folder)."""
+    conf = log_folder / "run" / "supervisord.conf"
+    out = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "supervisorctl"), "-c", str(conf), "pid", program],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return int(out) if out.isdigit() and int(out) > 0 else None
 
 
 def kill_site(proc: subprocess.Popen) -> None:

@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import ROOT, SAMPLE_DEFENCE, free_port
 from tests.integration.conftest import MailBox, wait_for
-from tests.sites import kill_site
+from tests.sites import kill_site, supervised_pid
 
 pytestmark = pytest.mark.integration
 
@@ -280,13 +280,7 @@ def test_the_site_survives_a_redis_restart_while_a_task_is_unacknowledged(site):
 
 
 def _supervised_pid(site, program: str) -> int | None:
-    conf = site.base / "logs" / "run" / "supervisord.conf"
-    out = subprocess.run(
-        [str(Path(sys.prefix) / "bin" / "supervisorctl"), "-c", str(conf), "pid", program],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return int(out) if out.isdigit() and int(out) > 0 else None
+    return supervised_pid(site.base / "logs", program)
 
 
 def test_a_dead_worker_is_restarted_while_the_site_serves_and_sigterm_stops_everything(site):

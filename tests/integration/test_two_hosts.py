@@ -24,7 +24,7 @@ from tests.integration.conftest import wait_for
 from tests.integration.helpers import uniform_attack_csv
 from tests.integration.test_broker_restart import OPENER, request
 from tests.s3server import make_bucket, object_keys, s3_server
-from tests.sites import forget_site, kill_site
+from tests.sites import forget_site, kill_site, supervised_pid
 
 pytestmark = pytest.mark.integration
 
@@ -54,13 +54,7 @@ class Host:
         )
 
     def supervised_pid(self, program: str) -> int | None:
-        conf = self.folder / "logs" / "run" / "supervisord.conf"
-        out = subprocess.run(
-            [str(Path(sys.prefix) / "bin" / "supervisorctl"), "-c", str(conf), "pid", program],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return int(out) if out.isdigit() and int(out) > 0 else None
+        return supervised_pid(self.folder / "logs", program)
 
     def logs(self) -> str:
         texts = [f"=== {self.name}"]
