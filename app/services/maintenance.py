@@ -6,13 +6,22 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Attack, Match, Round, RoundSet
-from app.services import baseline, figures, lifecycle, round_sets
+from app.services import baseline, figures, lifecycle, round_sets, similarity
 from app.services.competition import get_state
 from app.services.leaderboard_cache import clear_leaderboard
 from app.storage import get_storage
 
-# Every top-level folder of storage keys the platform writes.
-STORED_PREFIXES = ("submissions", "defences", "attacks", "attack_sets", "round_sets", figures.CACHE_PREFIX)
+# Every top-level folder of storage keys the platform writes (what is kept per row, as figures and the traces the
+# similarity view read, is named by row numbers, which a new database gives out again).
+STORED_PREFIXES = (
+    "submissions",
+    "defences",
+    "attacks",
+    "attack_sets",
+    "round_sets",
+    figures.CACHE_PREFIX,
+    similarity.HASHES_PREFIX.split("/")[0],
+)
 
 
 def sweep() -> dict[str, int]:

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from app.evaluation.attack import proba_columns
 from app.extensions import db
-from app.models import Submission, SubmissionStatus
-from app.services import attacks, defences, similarity
+from app.models import Defence, Submission, SubmissionStatus
+from app.services import attacks, defences, maintenance, similarity
 from tests import factories
 from tests.evaluation.test_defence import capture_rows
 from tests.web.test_round_sets import SMALL, _defence_zip, _generate, _labels, _teams
@@ -189,3 +189,27 @@ def test_a_stored_file_gone_missing_is_named_not_a_server_error(planted):
     body = response.get_json()
     assert any(s.startswith("carol-team's attack on") and "unreadable" in s for s in body["skipped"])
     assert [p["kind"] for p in body["pairs"]] == ["defence"]  # the copy cannot be compared without carol's file
+
+
+def test_a_flushed_database_takes_the_traces_kept_for_the_view_with_it(make_app):
+    """`flask flush-db` deletes the traces the view read and kept: the next competition's defences, which SQLite
+    numbers as the deleted ones, are compared on their own traces, not on those kept for their numbers."""
+    app = make_app(MATCHES_PER_TEAM=1, **SMALL)
+    client, _, admin = _teams(app, ["alice", "bob"], _defence_zip())  # the same file twice
+    _generate(client, admin, 1)
+    (pair,) = [p for p in client.get("/api/v1/admin/similarity?round=1", headers=admin).get_json()["pairs"]]
+    assert pair["kind"] == "defence" and pair["figures"]["shared_share"] == 1.0
+    numbers = sorted(db.session.scalars(sa.select(Defence.id)))
+
+    maintenance.flush_db()
+    db.session.remove()  # as after `flask flush-db`: a new session
+    client, _, admin = _teams(app, ["alice"], _defence_zip())
+    bob = factories.make_user("bob", team="bob-team")
+    body = {"file": (io.BytesIO(_other_defence_zip()), "d.zip")}
+    response = client.post("/api/v1/defences", headers=factories.api_token(bob), data=body)
+    defences.run_evaluation(response.get_json()["submission_id"])
+    _generate(client, admin, 1)
+    assert sorted(db.session.scalars(sa.select(Defence.id))) == numbers or db.engine.name != "sqlite"
+    answer = client.get("/api/v1/admin/similarity?round=1&all=1", headers=admin).get_json()
+    (pair,) = [p for p in answer["pairs"] if p["kind"] == "defence"]
+    assert pair["figures"]["shared_share"] == 0.0 and pair["thresholds"] == []
