@@ -14,6 +14,8 @@ from tests.browser.test_smoke import login
 from tests.conftest import ROOT, SAMPLE_DEFENCE
 
 pytestmark = pytest.mark.browser
+# No baseline-attack worker: the privacy estimates (seconds of both cores per defence) are not looked at here.
+SITE_ENV = {"SRS_BASELINE_CONCURRENCY": "0"}
 FINGERPRINTING = ROOT / "attack_defence_test_scripts" / "fingerprinting.py"
 TEAMS = {"ann": ("red-team", "111111"), "ben": ("blue-team", "222222")}
 
