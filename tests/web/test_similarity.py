@@ -197,7 +197,7 @@ def test_a_flushed_database_takes_the_traces_kept_for_the_view_with_it(make_app)
     app = make_app(MATCHES_PER_TEAM=1, **SMALL)
     client, _, admin = _teams(app, ["alice", "bob"], _defence_zip())  # the same file twice
     _generate(client, admin, 1)
-    (pair,) = [p for p in client.get("/api/v1/admin/similarity?round=1", headers=admin).get_json()["pairs"]]
+    (pair,) = client.get("/api/v1/admin/similarity?round=1", headers=admin).get_json()["pairs"]
     assert pair["kind"] == "defence" and pair["figures"]["shared_share"] == 1.0
     numbers = sorted(db.session.scalars(sa.select(Defence.id)))
 
@@ -209,7 +209,8 @@ def test_a_flushed_database_takes_the_traces_kept_for_the_view_with_it(make_app)
     response = client.post("/api/v1/defences", headers=factories.api_token(bob), data=body)
     defences.run_evaluation(response.get_json()["submission_id"])
     _generate(client, admin, 1)
-    assert sorted(db.session.scalars(sa.select(Defence.id))) == numbers or db.engine.name != "sqlite"
+    if db.engine.name == "sqlite":  # the new defences have the numbers of the deleted ones
+        assert sorted(db.session.scalars(sa.select(Defence.id))) == numbers
     answer = client.get("/api/v1/admin/similarity?round=1&all=1", headers=admin).get_json()
     (pair,) = [p for p in answer["pairs"] if p["kind"] == "defence"]
     assert pair["figures"]["shared_share"] == 0.0 and pair["thresholds"] == []
