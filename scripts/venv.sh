@@ -17,7 +17,7 @@ ensure_venv() {
   local stamp="venv/.installed-$(basename "$requirements")"
   if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ requirements.txt -nt "$stamp" ]; then
     echo "Installing $requirements into ./venv ..."
-    if venv/bin/python -m pip install --quiet "uv==$SRS_UV_VERSION" \
+    if venv/bin/python -m pip install --quiet "uv==$SRS_UV_VERSION" 2>/dev/null \
       && venv/bin/uv pip install --quiet --python venv/bin/python -r "$requirements"; then
       :
     else
