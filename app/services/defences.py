@@ -8,10 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from app.evaluation.defence import evaluate_defence
+from app.evaluation.defence import DefenceResult, evaluate_defence
 from app.evaluation.errors import ValidationError
 from app.extensions import db
-from app.models import BaselineRun, Defence, Submission
+from app.models import BaselineRun, Defence, Reference, Submission
 from app.services import baseline, lifecycle, references, reruns
 from app.services.settings import defence_settings
 from app.storage import get_storage
@@ -57,7 +57,7 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | Baseli
             progress=run.progress,
             reference=medians,
             # The figures are final once every check passed: shown while the attackers' sets are written.
-            accepted=lambda result: run.publish({**result.to_dict(), "reference_id": reference.id}),
+            accepted=lambda found: run.publish(_results(found, reference)),
         )
         watch.lap("storing sets")
     # Keyed by submission and run: a new defence never overwrites the files a round pinned, and a duplicate
@@ -85,10 +85,15 @@ def _evaluate(run: lifecycle.Run) -> tuple[dict[str, Any], list[Defence | Baseli
         overheads=_overall(result.overheads.to_dict()) if result.overheads is not None else None,
         reference_id=reference.id,
     )
-    results, rows = reruns.keep_or_replace(run, {**result.to_dict(), "reference_id": reference.id}, defence)
+    results, rows = reruns.keep_or_replace(run, _results(result, reference), defence)
     if defence in rows:  # a new accepted defence always has its baseline run (a re-run keeps the first one's)
         rows.append(BaselineRun(defence=defence))
     return results, rows
+
+
+def _results(result: DefenceResult, reference: Reference) -> dict[str, Any]:
+    """What a defence's run records and shows: its checks and figures, and the reference they were measured on."""
+    return {**result.to_dict(), "reference_id": reference.id}
 
 
 def _overall(overheads: dict[str, Any]) -> dict[str, Any]:
