@@ -88,7 +88,8 @@ QUEUE="$(python -c 'import config; print(config.Config.CELERY_TASK_QUEUE)')"
 WORKER_COMMAND="env NUMPY_MADVISE_HUGEPAGE=0 nice -n ${SRS_WORKER_NICE:-5} celery -A srs.celery worker --queues $QUEUE --concurrency ${SRS_WORKER_CONCURRENCY:-2}"
 WORKER_COMMAND+=" --loglevel ${SRS_WORKER_LOGLEVEL:-info} --without-gossip --without-mingle"
 # The baseline attack (a privacy estimate of every accepted defence) has its own queue and worker, one task at
-# a time (each uses both cores for about 15 s), so validation and scoring are never queued behind it.
+# a time (each uses both cores for seconds: about 6 s at 6 M rows, 20 s at most), so validation and scoring are
+# never queued behind it.
 # (%%h: supervisord expands % itself; celery receives %h, the host name.)
 # SRS_BASELINE_CONCURRENCY=0 starts none here (run one on another worker host).
 # Blocks of 4 MB and more are mapped from the system and handed back when freed: the C library's default raises

@@ -49,6 +49,7 @@ signals.task_postrun.send(sender=None, task_id="t", task=None, args=(), kwargs={
 print(held, freed, rss())
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=app.root_path + "/..")
+    assert done.returncode == 0, done.stderr
     held, freed, after = map(int, done.stdout.split())
     assert freed > held - 10, "the C library handed the blocks back by itself: the test shows nothing"
     assert after < held - 40, (held, freed, after)
